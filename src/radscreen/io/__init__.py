@@ -1,0 +1,1 @@
+"""Readers: one file in, pixels or header fields out."""

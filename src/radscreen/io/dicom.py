@@ -1,0 +1,170 @@
+"""One CXR DICOM file → header fields (without decoding pixels) or → pixels in presentation order.
+
+Errors raised here carry fixed, non-identifying reasons (never a header value), so that they can be
+written to rejects reports and logs as they are.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
+from pydicom.tag import Tag
+
+PIXEL_DATA = Tag(0x7FE0, 0x0010)
+UNDEFINED_LENGTH = 0xFFFFFFFF
+SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+_TAIL_BYTES = 64 * 1024
+_DEFER_BYTES = 1024  # elements larger than this (the pixels) are not read
+
+
+class DicomReadError(ValueError):
+    """A DICOM file that cannot be used; str(error) is a one-line reason without header values."""
+
+
+@dataclass(frozen=True)
+class DicomHeader:
+    """Header fields needed for a manifest row. Identifying fields stay in memory only."""
+
+    patient_id: str
+    birth_date: str
+    study_date: str
+    patient_age: str
+    patient_sex: str
+    view_position: str
+    modality: str
+    rows: int
+    columns: int
+    photometric: str
+    transfer_syntax: str
+    transfer_syntax_name: str
+    bits_stored: int
+    sop_instance_uid: str
+
+
+def _text(ds: pydicom.Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    return "" if value is None else str(value).strip()
+
+
+def _int(ds: pydicom.Dataset, keyword: str) -> int:
+    try:
+        return int(ds.get(keyword, 0) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _check_pixel_data(ds: pydicom.Dataset, path: Path, file_size: int) -> None:
+    """Raise DicomReadError when the pixel data element is missing or the file ends inside it."""
+    raw = ds._dict.get(PIXEL_DATA)  # the deferred (unread) element: offset and length only
+    if raw is None:
+        raise DicomReadError("no pixel data")
+    value_tell = getattr(raw, "value_tell", None)
+    length = getattr(raw, "length", None)
+    if value_tell is None or length is None:  # small element that was read: check its size below
+        length = len(raw.value or b"")
+        value_tell = 0
+    if length == 0:
+        raise DicomReadError("no pixel data")
+    if length == UNDEFINED_LENGTH:  # encapsulated (compressed): the file must end with its delimiter
+        with open(path, "rb") as fp:
+            fp.seek(max(0, file_size - _TAIL_BYTES))
+            if SEQUENCE_DELIMITER not in fp.read():
+                raise DicomReadError("truncated file (pixel data incomplete)")
+        return
+    if value_tell + length > file_size:
+        raise DicomReadError("truncated file (pixel data incomplete)")
+    frames = _int(ds, "NumberOfFrames") or 1
+    expected = (
+        _int(ds, "Rows") * _int(ds, "Columns") * (_int(ds, "SamplesPerPixel") or 1)
+        * _int(ds, "BitsAllocated") * frames + 7
+    ) // 8
+    if expected and length < expected:
+        raise DicomReadError("truncated pixel data (shorter than rows x columns)")
+
+
+def _check_transfer_syntax(ds: pydicom.Dataset) -> tuple[str, str]:
+    uid = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if uid is None:
+        uid = pydicom.uid.ImplicitVRLittleEndian
+    try:
+        available = get_decoder(uid).is_available
+    except (NotImplementedError, ValueError):
+        available = False
+    name = getattr(uid, "name", str(uid))
+    if not available:
+        raise DicomReadError(f"unreadable transfer syntax ({name})")
+    return str(uid), name
+
+
+def read_header(path: str | os.PathLike) -> DicomHeader:
+    """Read a DICOM file's header without decoding (or even reading) its pixels.
+
+    Raises DicomReadError with a fixed reason: not DICOM, unreadable header, no pixel data,
+    truncated file, unreadable transfer syntax.
+    """
+    path = Path(path)
+    try:
+        file_size = path.stat().st_size
+        ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES)
+    except InvalidDicomError as exc:
+        raise DicomReadError("not DICOM") from exc
+    except (OSError, EOFError) as exc:
+        raise DicomReadError("unreadable file") from exc
+    except Exception as exc:  # pydicom raises many types on corrupt headers
+        raise DicomReadError("unreadable DICOM header") from exc
+    _check_pixel_data(ds, path, file_size)
+    ts_uid, ts_name = _check_transfer_syntax(ds)
+    return DicomHeader(
+        patient_id=_text(ds, "PatientID"),
+        birth_date=_text(ds, "PatientBirthDate"),
+        study_date=_text(ds, "StudyDate") or _text(ds, "AcquisitionDate") or _text(ds, "ContentDate"),
+        patient_age=_text(ds, "PatientAge"),
+        patient_sex=_text(ds, "PatientSex"),
+        view_position=_text(ds, "ViewPosition"),
+        modality=_text(ds, "Modality").upper(),
+        rows=_int(ds, "Rows"),
+        columns=_int(ds, "Columns"),
+        photometric=_text(ds, "PhotometricInterpretation").upper(),
+        transfer_syntax=ts_uid,
+        transfer_syntax_name=ts_name,
+        bits_stored=_int(ds, "BitsStored"),
+        sop_instance_uid=_text(ds, "SOPInstanceUID"),
+    )
+
+
+def read_pixels(path: str | os.PathLike, apply_voi: bool = False) -> np.ndarray:
+    """Decode a single-frame greyscale radiograph to a 2-D array where bright means dense.
+
+    Applies the Modality LUT (rescale slope/intercept or LUT), optionally the VOI LUT / window,
+    and inverts MONOCHROME1 so that every image has MONOCHROME2 polarity. Integer images stay
+    integer when no rescale is present (so exact histogram percentiles apply); otherwise float64.
+    Raises DicomReadError on anything that cannot be decoded.
+    """
+    try:
+        ds = pydicom.dcmread(path)
+        pixels = ds.pixel_array
+    except Exception as exc:
+        raise DicomReadError("pixel data could not be decoded") from exc
+    if pixels.ndim != 2:
+        raise DicomReadError(f"not a single-frame greyscale image (shape {pixels.ndim}-D)")
+    pixels = apply_modality_lut(pixels, ds)
+    if apply_voi:
+        pixels = apply_voi_lut(pixels, ds, prefer_lut=True)
+    if _text(ds, "PhotometricInterpretation").upper() == "MONOCHROME1":
+        pixels = invert_monochrome1(pixels)
+    return pixels
+
+
+def invert_monochrome1(pixels: np.ndarray) -> np.ndarray:
+    """Flip polarity within the image's own range (min ↔ max), keeping the dtype."""
+    low, high = pixels.min(), pixels.max()
+    if np.issubdtype(pixels.dtype, np.integer):
+        wide = pixels.astype(np.int64)
+        return (int(high) + int(low) - wide).astype(pixels.dtype)
+    return high + low - pixels

@@ -1,0 +1,204 @@
+"""DICOM folder → manifest rows + rejects, reading headers only, on a process pool."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from radscreen.io.dicom import DicomReadError, read_header
+from radscreen.manifests import labels
+from radscreen.manifests.labels import LabelError
+from radscreen.manifests.pseudonym import pseudonymise
+from radscreen.manifests.schema import COLUMN_NAMES, DICOM_EXTRA_COLUMNS
+from radscreen.utils.parallel import map_with_progress
+
+REJECT_COLUMNS = ("path", "reason")
+DUPLICATE_REASON = "duplicate image (same SOPInstanceUID as another file)"
+_SAFE_CODE = re.compile(r"^[A-Z0-9_]{1,16}$")
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What to take from a DICOM folder. Empty filter lists accept everything."""
+
+    root: str
+    salt: str
+    modalities: tuple[str, ...] = ("CR", "DX")
+    views: tuple[str, ...] = ("PA",)
+    age_min: float | None = None
+    age_max: float | None = None
+    cohort: str = ""
+
+
+@dataclass
+class ScanSummary:
+    """Counts of a scan, for the console and for tests."""
+
+    taken: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    raw_id_in_path: int = 0
+
+    @property
+    def n_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+
+def _safe_code(value: str) -> str:
+    """A header code (modality, view) fit for a reason string, or 'other' when it looks free-text."""
+    return value if _SAFE_CODE.match(value) else ("missing" if not value else "other")
+
+
+def _dates(header) -> tuple:
+    """(birth, study) dates of a header; LabelError naming which one is impossible."""
+    try:
+        birth = labels.parse_dicom_date(header.birth_date)
+    except LabelError as exc:
+        raise LabelError("impossible birth date") from exc
+    try:
+        study = labels.parse_dicom_date(header.study_date)
+    except LabelError as exc:
+        raise LabelError("impossible study date") from exc
+    return birth, study
+
+
+def _age(birth, study, patient_age: str) -> float:
+    """Age in years from birth and study dates, else from PatientAge; LabelError with the reason."""
+    if birth is not None and study is not None:
+        return labels.age_from_dates(birth, study)
+    from_tag = labels.parse_dicom_age(patient_age)
+    if from_tag is not None:
+        return from_tag
+    raise LabelError("missing birth date" if birth is None else "missing study date")
+
+
+def scan_file(path: str, options: ScanOptions) -> tuple[dict | None, str | None]:
+    """One file → (manifest row, None) or (None, reason). Raw identifiers never leave this function."""
+    try:
+        header = read_header(path)
+    except DicomReadError as exc:
+        return None, str(exc)
+    modality = header.modality
+    if options.modalities and modality not in options.modalities:
+        return None, f"wrong modality ({_safe_code(modality)})"
+    view = labels.normalise_view(header.view_position)
+    if options.views and view not in options.views:
+        return None, f"wrong view ({view or _safe_code(header.view_position.upper())})"
+    if not header.patient_id:
+        return None, "missing PatientID"
+    sex = labels.normalise_sex(header.patient_sex)
+    if sex is None:
+        return None, "unknown sex"
+    try:
+        birth, study = _dates(header)
+        age = _age(birth, study, header.patient_age)
+    except LabelError as exc:
+        return None, str(exc)
+    if (options.age_min is not None and age < options.age_min) or (
+        options.age_max is not None and age > options.age_max
+    ):
+        return None, "age out of range"
+    relative = os.path.relpath(path, options.root)
+    image_key = header.sop_instance_uid or relative
+    row = {
+        "image_id": pseudonymise(image_key, options.salt, prefix="i"),
+        "patient_id": pseudonymise(header.patient_id, options.salt),
+        "path": Path(relative).as_posix(),
+        "modality": modality,
+        "view": view or "",
+        "study_date": study.isoformat() if study else "",
+        "age_years": round(age, 4),
+        "sex": sex,
+        "cohort": options.cohort,
+        "rows": header.rows,
+        "columns": header.columns,
+        "photometric": header.photometric,
+        "transfer_syntax": header.transfer_syntax,
+        "bits_stored": header.bits_stored,
+        "_raw_id_in_path": header.patient_id in relative,
+    }
+    return row, None
+
+
+def _scan_file_with_path(path: str, options: ScanOptions) -> tuple[str, dict | None, str | None]:
+    row, reason = scan_file(path, options)
+    return path, row, reason
+
+
+def iter_files(root: str | os.PathLike) -> Iterator[str]:
+    """Every regular file below root, depth first, in sorted order, without listing the folder up front."""
+    stack = [os.fspath(root)]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as entries:
+            entries = sorted(entries, key=lambda e: e.name)
+        subfolders = []
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(entry.path)
+            elif entry.is_file() and not entry.name.startswith("."):
+                yield entry.path
+        stack.extend(reversed(subfolders))
+
+
+def count_files(root: str | os.PathLike) -> int:
+    """Number of files iter_files will yield (one cheap directory walk, for the progress bar)."""
+    return sum(1 for _ in iter_files(root))
+
+
+def scan_folder(
+    options: ScanOptions,
+    rows_csv: str | os.PathLike,
+    rejects_csv: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    show_progress: bool = True,
+) -> ScanSummary:
+    """Scan every file under options.root; stream taken rows to rows_csv and rejects to rejects_csv.
+
+    Rows and rejects are written as results arrive, so memory does not grow with the folder and a
+    crash leaves everything scanned so far on disk. Rejected paths are relative to the root.
+    """
+    summary = ScanSummary()
+    row_columns = [c for c in COLUMN_NAMES if c not in ("t_score_ls", "t_score_fn", "t_score_th",
+                                                          "t_score_min", "bmd_class", "split", "fold")]
+    row_columns += [c for c in DICOM_EXTRA_COLUMNS if not c.startswith("dxa")]
+    worker = functools.partial(_scan_file_with_path, options=options)
+    with open(rows_csv, "w", newline="") as rows_fp, open(rejects_csv, "w", newline="") as rej_fp:
+        row_writer = csv.DictWriter(rows_fp, fieldnames=row_columns, extrasaction="ignore")
+        rej_writer = csv.writer(rej_fp)
+        row_writer.writeheader()
+        rej_writer.writerow(REJECT_COLUMNS)
+        results = map_with_progress(
+            worker, iter_files(options.root), total=count_files(options.root), workers=workers,
+            description="reading DICOM headers", show_progress=show_progress,
+        )
+        for path, row, reason in results:
+            if row is None:
+                summary.rejected[reason] += 1
+                rej_writer.writerow((Path(os.path.relpath(path, options.root)).as_posix(), reason))
+                continue
+            summary.taken += 1
+            summary.raw_id_in_path += bool(row.pop("_raw_id_in_path"))
+            row_writer.writerow(row)
+    return summary
+
+
+def drop_duplicates(manifest: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep the first file (by path) of each image_id; return (kept, rejects of the others)."""
+    ordered = manifest.sort_values("path", kind="stable")
+    duplicated = ordered.duplicated("image_id", keep="first")
+    rejects = pd.DataFrame({"path": ordered.loc[duplicated, "path"], "reason": DUPLICATE_REASON})
+    return ordered.loc[~duplicated].reset_index(drop=True), rejects.reset_index(drop=True)
+
+
+def filter_by_values(values: Sequence[str] | None) -> tuple[str, ...]:
+    """Normalise a filter list from config/CLI: upper-case codes; None or [] accepts everything."""
+    return tuple(str(v).upper() for v in values) if values else ()

@@ -1,0 +1,73 @@
+"""The manifest schema: one row per image, the same columns whatever the source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # pandas dtype the column is read as
+    unit: str
+    description: str
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("image_id", "string", "-", "pseudonym of the image (salted hash of SOPInstanceUID, else of the path)"),
+    Column("patient_id", "string", "-", "pseudonym of the patient (salted HMAC-SHA256 of PatientID)"),
+    Column("path", "string", "-", "image file path, relative to the manifest's image root"),
+    Column("modality", "string", "-", "CR, DX or CT (DICOM Modality)"),
+    Column("view", "string", "-", "PA, AP or LAT (ViewPosition, long spellings normalised)"),
+    Column("study_date", "string", "ISO date", "StudyDate (else AcquisitionDate / ContentDate) as YYYY-MM-DD"),
+    Column("age_years", "float64", "years", "(StudyDate - PatientBirthDate) / 365.2425 d; else PatientAge"),
+    Column("sex", "string", "-", "M or F (PatientSex); other values are rejected"),
+    Column("t_score_ls", "float64", "SD", "DXA T-score, lumbar spine (clinical join)"),
+    Column("t_score_fn", "float64", "SD", "DXA T-score, femoral neck (clinical join)"),
+    Column("t_score_th", "float64", "SD", "DXA T-score, total hip (clinical join)"),
+    Column("t_score_min", "float64", "SD", "lowest available of the three T-scores"),
+    Column("bmd_class", "string", "-", "WHO class of t_score_min: normal / osteopenia / osteoporosis"),
+    Column("split", "string", "-", "train / val / test / external (split step)"),
+    Column("fold", "Int64", "-", "cross-validation fold 0..K-1 (split step with --folds)"),
+    Column("cohort", "string", "-", "source of the row: site name or public dataset"),
+)
+COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+REQUIRED: tuple[str, ...] = ("image_id", "patient_id", "path")
+DTYPES: dict[str, str] = {c.name: c.dtype for c in COLUMNS}
+
+# Technical columns the DICOM scan adds after the schema columns.
+DICOM_EXTRA_COLUMNS: tuple[str, ...] = (
+    "rows", "columns", "photometric", "transfer_syntax", "bits_stored", "dxa_date", "dxa_days_from_study",
+)
+
+
+def conform(df: pd.DataFrame) -> pd.DataFrame:
+    """Add missing schema columns (empty), cast to the schema dtypes, put schema columns first.
+
+    Extra columns (clinical variables, technical header fields) are kept after the schema ones.
+    """
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise ValueError(f"manifest lacks required column(s): {', '.join(missing)}")
+    out = df.copy()
+    for column in COLUMNS:
+        if column.name not in out.columns:
+            out[column.name] = pd.Series(index=out.index, dtype=column.dtype)
+        else:
+            out[column.name] = out[column.name].astype(column.dtype)
+    extras = [c for c in out.columns if c not in COLUMN_NAMES]
+    return out[list(COLUMN_NAMES) + extras]
+
+
+def read_manifest(path: str) -> pd.DataFrame:
+    """Read a manifest CSV with the schema's dtypes (empty cells stay missing, never sentinels)."""
+    df = pd.read_csv(path, dtype={c.name: c.dtype for c in COLUMNS if c.dtype != "float64"},
+                     keep_default_na=True, low_memory=False)
+    return conform(df)
+
+
+def write_manifest(df: pd.DataFrame, path: str) -> None:
+    """Write a manifest CSV in schema order."""
+    conform(df).to_csv(path, index=False)

@@ -1,0 +1,1 @@
+"""Small shared helpers (process pools with progress, console)."""

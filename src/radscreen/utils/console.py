@@ -1,0 +1,23 @@
+"""Console output shared by the command-line tools."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+def print_counts(title: str, taken: int, rejected: Counter, notes: list[str] | None = None) -> None:
+    """A table of how many rows were taken and how many rejected, by reason (most frequent first)."""
+    table = Table(title=title, show_lines=False)
+    table.add_column("outcome")
+    table.add_column("files", justify="right")
+    table.add_row("[green]taken", str(taken))
+    for reason, count in rejected.most_common():
+        table.add_row(f"[red]rejected: {reason}", str(count))
+    console.print(table)
+    for note in notes or []:
+        console.print(f"[yellow]{note}")

@@ -1,0 +1,58 @@
+"""Map a function over many items on a process pool, in bounded memory, with a rich progress bar."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    """Number of usable cores (respects CPU affinity, e.g. under SLURM)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def progress_bar(disable: bool = False) -> Progress:
+    """The progress bar used by every long-running command."""
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        disable=disable, transient=False,
+    )
+
+
+def map_with_progress(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    total: int | None,
+    workers: int | None = None,
+    description: str = "working",
+    chunksize: int = 32,
+    show_progress: bool = True,
+) -> Iterator[R]:
+    """Yield fn(item) for every item, unordered, from `workers` processes (1: in this process).
+
+    Items are streamed to the pool (imap_unordered), so memory stays flat however many there are.
+    fn must be a picklable top-level function.
+    """
+    workers = workers or default_workers()
+    with progress_bar(disable=not show_progress) as progress:
+        task = progress.add_task(description, total=total)
+        if workers == 1:
+            for item in items:
+                yield fn(item)
+                progress.advance(task)
+            return
+        with mp.get_context("fork").Pool(workers) as pool:
+            for result in pool.imap_unordered(fn, items, chunksize=chunksize):
+                yield result
+                progress.advance(task)
