@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""Write patient-level split (and fold) columns into a manifest.
+
+    python scripts/split_manifest.py IN.csv --out OUT.csv [--folds K] [--stratify sex bmd_class]
+        [--fractions 0.7 0.1 0.2] [--balance bmd_class sex] [--seed 0]
+
+No patient ever lands in two splits or two folds; the check runs before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from radscreen.manifests.schema import read_manifest, write_manifest
+from radscreen.manifests.splits import PatientLeakError, SplitConfig, make_splits
+from radscreen.utils.console import console
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("manifest", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--fractions", type=float, nargs=3, default=(0.7, 0.1, 0.2), metavar=("TRAIN", "VAL", "TEST"))
+    parser.add_argument("--stratify", nargs="*", default=["sex"], help="columns to stratify by (patient level)")
+    parser.add_argument("--folds", type=int, help="also assign K patient-level folds over train+val")
+    parser.add_argument("--balance", nargs="*", default=[], help="down-sample to equal cells, e.g. bmd_class sex")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        manifest = read_manifest(str(args.manifest))
+        config = SplitConfig(fractions=tuple(args.fractions), stratify=tuple(args.stratify), seed=args.seed,
+                             folds=args.folds, balance_by=tuple(args.balance))
+        out = make_splits(manifest, config)
+    except (ValueError, PatientLeakError, FileNotFoundError) as exc:
+        console.print(f"[red]error: {exc}")
+        return 2
+    write_manifest(out, str(args.out))
+    counts = out.groupby("split", observed=True).agg(images=("image_id", "size"), patients=("patient_id", "nunique"))
+    console.print(counts.to_string())
+    if args.folds:
+        console.print(out.groupby("fold", observed=True)["patient_id"].nunique().rename("patients").to_string())
+    console.print(f"written: {args.out} (no patient in two splits{' or folds' if args.folds else ''})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
