@@ -1,0 +1,1 @@
+"""Cached preprocessed images, datasets and Lightning data modules."""

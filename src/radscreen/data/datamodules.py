@@ -1,0 +1,178 @@
+"""Lightning data module for chest radiographs: manifest → splits → cache → batches."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import pandas as pd
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from radscreen.data import cache
+from radscreen.data.datasets import CachedImageDataset
+from radscreen.manifests.schema import read_manifest
+from radscreen.manifests.splits import EXTERNAL, SplitConfig, make_splits
+from radscreen.preprocess.cxr import CXRPreprocess
+from radscreen.tasks import Task, as_tasks
+
+log = logging.getLogger(__name__)
+
+
+class CXRDataModule(pl.LightningDataModule):
+    """Reads a manifest, splits it by patient, caches preprocessed images and serves batches.
+
+    Batches are dicts: image (B, in_chans, H, W) z-scored per image, targets {task: (B,)},
+    age (B,) in years and sex (B,) 1 = female / 0 = male (NaN when unknown), image_id (list).
+    Test loaders: the internal test split, then the external set when there is one
+    (rows with split == 'external' in the manifest, or `external_manifest`).
+    """
+
+    def __init__(
+        self,
+        manifest: str,
+        tasks: Mapping[str, Task | Mapping],
+        cache_root: str,
+        image_root: str | None = None,
+        image_size: int | None = None,
+        preprocess: CXRPreprocess | Mapping | None = None,
+        split: SplitConfig | Mapping | None = None,
+        train_transform: Callable | None = None,
+        eval_transform: Callable | None = None,
+        external_manifest: str | None = None,
+        external_image_root: str | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        in_chans: int = 1,
+        pin_memory: bool = False,
+        cache_workers: int | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        super().__init__()
+        self.manifest_path = str(manifest)
+        self.tasks = as_tasks(tasks)
+        self.cache_root = str(cache_root)
+        self.image_root = str(image_root) if image_root else str(Path(manifest).parent)
+        if not isinstance(preprocess, CXRPreprocess):
+            preprocess = CXRPreprocess(**(preprocess or {}))
+        self.preprocess = replace(preprocess, image_size=image_size) if image_size else preprocess
+        self.split = split if isinstance(split, SplitConfig) else SplitConfig(**_tuples(split or {}))
+        self.train_transform = train_transform
+        self.eval_transform = eval_transform
+        self.external_manifest = external_manifest
+        self.external_image_root = external_image_root
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.in_chans = in_chans
+        self.pin_memory = pin_memory
+        self.cache_workers = cache_workers
+        self.show_progress = show_progress
+        self.frame: pd.DataFrame | None = None
+        self.datasets: dict[str, CachedImageDataset] = {}
+        self.cache_failures = pd.DataFrame(columns=["image_id", "path", "reason"])
+
+    # ----------------------------------------------------------------- preparation
+    def _load(self) -> pd.DataFrame:
+        """Manifest(s) with split columns, external rows marked 'external', task columns checked."""
+        manifest = read_manifest(self.manifest_path).assign(_root=self.image_root)
+        empty = [t.column for t in self.tasks.values()
+                 if t.column not in manifest.columns or manifest[t.column].notna().sum() == 0]
+        if empty:
+            raise ValueError(f"task column(s) {empty} missing or empty in manifest {self.manifest_path} "
+                             "(osteoporosis labels need build_manifest.py --clinical)")
+        frame = make_splits(manifest, self.split)
+        if self.external_manifest:
+            external = read_manifest(self.external_manifest)
+            root = self.external_image_root or str(Path(self.external_manifest).parent)
+            frame = pd.concat([frame, external.assign(split=EXTERNAL, _root=root)], ignore_index=True)
+        return frame.reset_index(drop=True)
+
+    def prepare_data(self) -> None:
+        """Build the cache for every image that any split may use (Lightning calls this on rank zero)."""
+        frame = self._load()
+        failures = [cache.build_cache(rows, root, self.preprocess, self.cache_root, workers=self.cache_workers,
+                                      show_progress=self.show_progress).failures
+                    for root, rows in frame.groupby("_root", sort=False)]
+        failed = pd.concat(failures, ignore_index=True)
+        if len(failed):
+            log.warning("%d image(s) failed to preprocess and are dropped; see %s", len(failed),
+                        cache.cache_directory(self.cache_root, self.preprocess) / cache.FAILURES_FILE)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Split, drop images absent from the cache (failed to decode), and build the datasets."""
+        if self.datasets:
+            return
+        frame = self._load()
+        directory = cache.cache_directory(self.cache_root, self.preprocess)
+        present = cache.available(directory, frame["image_id"].astype(str))
+        if not present.all():
+            dropped = frame.loc[~present]
+            log.warning("%d image(s) have no cached array (failed or never built) and are left out", len(dropped))
+            self.cache_failures = dropped[["image_id", "path"]].assign(reason="not in cache")
+        self.frame = frame.loc[present].drop(columns="_root").reset_index(drop=True)
+        for name in ("train", "val", "test", EXTERNAL):
+            rows = self.frame[self.frame["split"] == name]
+            if len(rows):
+                transform = self.train_transform if name == "train" else self.eval_transform
+                self.datasets[name] = CachedImageDataset(rows, directory, self.tasks, transform, self.in_chans)
+        log.info("dataset sizes: %s", {k: len(v) for k, v in self.datasets.items()})
+
+    # ----------------------------------------------------------------- loaders
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        if name not in self.datasets:
+            raise ValueError(f"the '{name}' split is empty: check the split fractions and filters in conf/data/")
+        return DataLoader(
+            self.datasets[name],
+            batch_size=self.batch_size if shuffle else self.eval_batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(self.datasets[name]) > self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self._loader(name, shuffle=False) for name in self.test_splits]
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        return [self._loader(name, shuffle=False) for name in self.datasets]
+
+    @property
+    def test_splits(self) -> list[str]:
+        """Names of the test loaders in order: 'test', then 'external' when present."""
+        return [name for name in ("test", EXTERNAL) if name in self.datasets]
+
+    def describe(self) -> dict:
+        """Split sizes and settings, for logs and run folders."""
+        return {"sizes": {k: len(v) for k, v in self.datasets.items()}, "split": asdict(self.split),
+                "preprocess": self.preprocess.describe(), "cache": self.preprocess.key()}
+
+
+def _tuples(mapping: Mapping) -> dict:
+    """Config lists → tuples (SplitConfig is hashable/frozen-friendly); nested mappings become dicts."""
+    out = {}
+    for key, value in dict(mapping).items():
+        if isinstance(value, (list, tuple)):
+            out[key] = tuple(value)
+        elif isinstance(value, Mapping):
+            out[key] = {k: (list(v) if isinstance(v, (list, tuple)) else dict(v) if isinstance(v, Mapping) else v)
+                        for k, v in value.items()}
+        else:
+            out[key] = value
+    return out
+
+
+def default_cache_root() -> str:
+    """$RADSCREEN_CACHE or ./cache."""
+    return os.environ.get("RADSCREEN_CACHE", "cache")

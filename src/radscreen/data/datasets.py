@@ -1,0 +1,78 @@
+"""Torch datasets over cached images."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from radscreen.data import cache
+from radscreen.preprocess.intensity import zscore
+from radscreen.tasks import IGNORE_INDEX, Task
+
+
+def demographics(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(age in years, sex as 1 = female / 0 = male) per row; NaN where unknown."""
+    age = pd.to_numeric(frame.get("age_years", pd.Series(np.nan, index=frame.index)), errors="coerce")
+    sex = frame.get("sex", pd.Series(pd.NA, index=frame.index)).map({"F": 1.0, "M": 0.0})
+    return age.to_numpy(np.float32, na_value=np.nan), sex.to_numpy(np.float32, na_value=np.nan)
+
+
+class CachedImageDataset(Dataset):
+    """Rows of a manifest → {image, targets, age, sex, image_id}, reading the preprocessed cache.
+
+    image: float32 tensor (in_chans, H, W), z-scored per image after augmentation.
+    targets: {task name: scalar tensor} encoded by each Task (NaN / ignore index when missing).
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        cache_dir: Path,
+        tasks: Mapping[str, Task],
+        transform: Callable | None = None,
+        in_chans: int = 1,
+    ) -> None:
+        if in_chans not in (1, 3):
+            raise ValueError(f"in_chans must be 1 or 3 (grey stacked), got {in_chans}")
+        self.frame = frame.reset_index(drop=True)
+        self.image_ids = self.frame["image_id"].astype(str).tolist()
+        self.cache_dir = Path(cache_dir)
+        self.transform = transform
+        self.in_chans = in_chans
+        self.targets = {name: task.encode(self.frame[task.column]) if task.column in self.frame
+                        else _missing_targets(task, len(self.frame)) for name, task in tasks.items()}
+        self.age, self.sex = demographics(self.frame)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def load_image(self, index: int) -> np.ndarray:
+        """The cached [0, 1] image of row `index`, augmented when a transform is set (H, W float32)."""
+        image = cache.load(self.cache_dir, self.image_ids[index])
+        if self.transform is not None:
+            image = self.transform(image=np.ascontiguousarray(image))["image"]
+        return image
+
+    def __getitem__(self, index: int) -> dict:
+        image = torch.from_numpy(zscore(self.load_image(index))).unsqueeze(0)
+        if self.in_chans == 3:
+            image = image.expand(3, -1, -1).contiguous()
+        return {
+            "image": image,
+            "targets": {name: torch.as_tensor(values[index]) for name, values in self.targets.items()},
+            "age": torch.as_tensor(self.age[index]),
+            "sex": torch.as_tensor(self.sex[index]),
+            "image_id": self.image_ids[index],
+        }
+
+
+def _missing_targets(task: Task, n: int) -> np.ndarray:
+    """Targets of a frame without the task's column (e.g. an external set without that label)."""
+    if task.kind == "multiclass":
+        return np.full(n, IGNORE_INDEX, dtype=np.int64)
+    return np.full(n, np.nan, dtype=np.float32)

@@ -1,0 +1,26 @@
+"""Read any supported radiograph file (DICOM, PNG, JPEG, TIFF) to a 2-D array, bright = dense."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from radscreen.io.dicom import DicomReadError, read_pixels
+
+RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+
+
+def read_image(path: str | os.PathLike, apply_voi_lut: bool = False) -> np.ndarray:
+    """Pixels of a radiograph: DICOM through pydicom (LUTs, MONOCHROME1), rasters through OpenCV (grey)."""
+    path = Path(path)
+    if path.suffix.lower() not in RASTER_SUFFIXES:
+        return read_pixels(path, apply_voi=apply_voi_lut)
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise DicomReadError("image file could not be decoded")
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+    return image

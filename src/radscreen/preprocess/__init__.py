@@ -1,0 +1,1 @@
+"""Pure preprocessing functions (arrays in, arrays out) and the CXR pipeline that chains them."""

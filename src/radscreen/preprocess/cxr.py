@@ -1,0 +1,48 @@
+"""The CXR preprocessing pipeline: decoded pixels → ROI → percentile clip → [0, 1] → resized float image."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from radscreen.preprocess.geometry import RoiBox, crop_roi, resize
+from radscreen.preprocess.intensity import clip_percentiles, minmax
+
+PIPELINE_VERSION = 1  # bump when the code of this pipeline changes what it stores
+
+
+@dataclass(frozen=True)
+class CXRPreprocess:
+    """Parameters of the cached preprocessing (everything that changes the stored array)."""
+
+    image_size: int = 512
+    lower_percentile: float = 0.5
+    upper_percentile: float = 99.5
+    interpolation: str = "cubic"
+    apply_voi_lut: bool = False
+    roi: RoiBox | None = None
+
+    def __post_init__(self) -> None:
+        if self.image_size <= 0:
+            raise ValueError(f"image_size must be positive, got {self.image_size}")
+        if not 0 <= self.lower_percentile < self.upper_percentile <= 100:
+            raise ValueError("need 0 <= lower_percentile < upper_percentile <= 100")
+        if isinstance(self.roi, dict):  # plain config mapping
+            object.__setattr__(self, "roi", RoiBox(**self.roi))
+
+    def key(self) -> str:
+        """Short hash of the parameters and pipeline version: the cache folder's name."""
+        payload = json.dumps({"version": PIPELINE_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def describe(self) -> dict:
+        return {"version": PIPELINE_VERSION, **asdict(self)}
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        """Apply the pipeline to decoded pixels (2-D, bright = dense); float32 in [0, 1], square."""
+        image = crop_roi(pixels, self.roi) if self.roi is not None else pixels
+        image = minmax(clip_percentiles(image, self.lower_percentile, self.upper_percentile))
+        return resize(image, self.image_size, self.interpolation)
