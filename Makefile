@@ -1,0 +1,37 @@
+# radscreen: `make demo` runs the main job on embedded demo data, `make test` runs the tests.
+# Both create the virtual environment on first use (torch 2.14.1 / torchvision 0.29.1 come from
+# this machine's disk through pip; see /work/.library/env notes in docs/ARCHITECTURE.md).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+PYTEST_WORKERS ?= 2
+export RADSCREEN_SALT ?= radscreen-demo-salt
+
+.PHONY: install test demo lint clean-cache bench
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+
+lint: install
+	$(BIN)/python -m ruff check src scripts tests train.py eval.py
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+bench: install
+	$(BIN)/python benchmarks/bench_manifest_scan.py
+	$(BIN)/python benchmarks/bench_import.py
+
+clean-cache:
+	rm -rf cache outputs multirun
