@@ -73,6 +73,7 @@ class CXRDataModule(pl.LightningDataModule):
         self.cache_workers = cache_workers
         self.show_progress = show_progress
         self.frame: pd.DataFrame | None = None
+        self._prepared = False
         self.datasets: dict[str, CachedImageDataset] = {}
         self.cache_failures = pd.DataFrame(columns=["image_id", "path", "reason"])
 
@@ -94,6 +95,8 @@ class CXRDataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Build the cache for every image that any split may use (Lightning calls this on rank zero)."""
+        if self._prepared:
+            return
         frame = self._load()
         failures = [cache.build_cache(rows, root, self.preprocess, self.cache_root, workers=self.cache_workers,
                                       show_progress=self.show_progress).failures
@@ -102,6 +105,7 @@ class CXRDataModule(pl.LightningDataModule):
         if len(failed):
             log.warning("%d image(s) failed to preprocess and are dropped; see %s", len(failed),
                         cache.cache_directory(self.cache_root, self.preprocess) / cache.FAILURES_FILE)
+        self._prepared = True
 
     def setup(self, stage: str | None = None) -> None:
         """Split, drop images absent from the cache (failed to decode), and build the datasets."""

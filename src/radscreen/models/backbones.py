@@ -1,0 +1,61 @@
+"""timm backbones with local-file-only pretrained weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import timm
+import torch.nn as nn
+from timm.models import group_parameters
+
+WEIGHTS = ("none", "imagenet")
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """Pretrained weights were asked for but no local file was named (nothing is ever downloaded)."""
+
+
+def create_backbone(
+    name: str,
+    in_chans: int = 1,
+    weights: str = "none",
+    weights_file: str | None = None,
+    drop_rate: float = 0.0,
+    **kwargs,
+) -> nn.Module:
+    """A timm model without classifier (num_classes=0): forward_features + forward_head(pre_logits=True).
+
+    weights='imagenet' loads timm's pretrained weights from `weights_file` only (safetensors / .pth / .bin
+    state dict in timm's layout); timm adapts the first convolution to in_chans=1 by summing RGB kernels.
+    """
+    if weights not in WEIGHTS:
+        raise ValueError(f"backbone.weights must be one of {WEIGHTS}, got '{weights}'")
+    if weights == "imagenet":
+        if not weights_file:
+            raise WeightsNotFoundError(
+                f"backbone.weights=imagenet needs backbone.weights_file=/path/to/{name}.safetensors (a local "
+                "copy of timm's ImageNet weights); radscreen never downloads weights")
+        if not Path(weights_file).is_file():
+            raise WeightsNotFoundError(f"backbone.weights_file {weights_file} does not exist")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: timm must not reach a hub
+    return timm.create_model(
+        name,
+        pretrained=weights == "imagenet",
+        pretrained_cfg_overlay={"file": str(weights_file)} if weights == "imagenet" else None,
+        in_chans=in_chans,
+        num_classes=0,
+        drop_rate=drop_rate,
+        **kwargs,
+    )
+
+
+def pooled_features(backbone: nn.Module, images):
+    """The pooled penultimate features (B, num_features): timm's forward_features → forward_head(pre_logits)."""
+    return backbone.forward_head(backbone.forward_features(images), pre_logits=True)
+
+
+def block_groups(backbone: nn.Module) -> list[list[str]]:
+    """Parameter names of the backbone grouped into blocks, input to output (timm's coarse group_matcher)."""
+    groups = group_parameters(backbone, backbone.group_matcher(coarse=True))
+    return [names for _, names in sorted(groups.items())]

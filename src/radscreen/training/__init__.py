@@ -1,0 +1,1 @@
+"""Entry-point logic behind train.py and eval.py."""

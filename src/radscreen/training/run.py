@@ -1,0 +1,168 @@
+"""train(cfg) and evaluate(cfg): what train.py and eval.py run."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor
+from rich.console import Console
+from rich.table import Table
+
+from radscreen.data.datamodules import CXRDataModule
+from radscreen.models.module import load_module
+from radscreen.training.checks import ConfigError, check_required_files, resolve_monitor
+from radscreen.training.predictions import prediction_frame
+from radscreen.training.resume import find_last_checkpoint
+
+log = logging.getLogger(__name__)
+METRICS_FILE = "metrics.json"
+
+
+def _hydra_overrides() -> list[str] | None:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
+
+
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """ckpt_path as given, or for 'last' this run's own newest last.ckpt (None: start fresh, with a note)."""
+    value = cfg.get("ckpt_path")
+    if value != "last":
+        if value and not Path(value).is_file():
+            raise ConfigError(f"ckpt_path={value} does not exist")
+        return value
+    overrides = _hydra_overrides()
+    if overrides is None:
+        raise ConfigError("ckpt_path=last works from train.py (it matches the command-line overrides)")
+    found = find_last_checkpoint(Path(cfg.paths.log_dir) / cfg.run_name, overrides)
+    if found is None:
+        log.warning("ckpt_path=last: no earlier run of %s with these overrides; starting from scratch", cfg.run_name)
+        return None
+    log.info("resuming from %s", found)
+    return str(found)
+
+
+def _instantiate_all(group: DictConfig | None) -> list:
+    return [instantiate(c) for c in (group or {}).values() if isinstance(c, DictConfig) and "_target_" in c]
+
+
+def evaluate_checkpoint(checkpoint: str | Path, datamodule: CXRDataModule, trainer_cfg: DictConfig,
+                        output_dir: Path, predict_splits: list[str] | None = None) -> dict[str, float]:
+    """Validation, test and external metrics of a checkpoint on one device, and a predictions CSV per split."""
+    module = load_module(checkpoint)
+    accelerator = trainer_cfg.get("accelerator", "auto")
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=trainer_cfg.get("precision", "32-true"),
+                         logger=False, enable_checkpointing=False, enable_model_summary=False,
+                         enable_progress_bar=False, default_root_dir=str(output_dir))
+    metrics: dict[str, float] = {}
+    if "val" in datamodule.datasets:
+        metrics.update(trainer.validate(module, dataloaders=datamodule.val_dataloader(), verbose=False)[0])
+    if datamodule.test_splits:
+        for results in trainer.test(module, datamodule=datamodule, verbose=False):
+            metrics.update(results)
+    for split in predict_splits or list(datamodule.datasets):
+        if split not in datamodule.datasets:
+            continue
+        batches = trainer.predict(module, dataloaders=datamodule._loader(split, shuffle=False))
+        frame = prediction_frame(batches, datamodule.frame, module.tasks)
+        frame.to_csv(output_dir / f"predictions_{split}.csv", index=False)
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def write_metrics(metrics: dict, output_dir: Path, extra: dict | None = None) -> Path:
+    path = output_dir / METRICS_FILE
+    path.write_text(json.dumps({**(extra or {}), "metrics": metrics}, indent=2, sort_keys=True))
+    return path
+
+
+def print_metrics(metrics: dict[str, float], title: str) -> None:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in sorted(metrics):
+        if key.startswith(("val/", "test/", "external/")) and not key.endswith("_loss"):
+            table.add_row(key, f"{metrics[key]:.4f}")
+    Console().print(table)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit, then (rank zero) evaluate the best checkpoint: returns the metrics (also in metrics.json)."""
+    check_required_files(cfg)
+    resolve_monitor(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    ckpt_path = resolve_ckpt_path(cfg)
+
+    datamodule: CXRDataModule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    loggers = _instantiate_all(cfg.get("logger"))
+    callbacks = [c for c in _instantiate_all(cfg.get("callbacks"))
+                 if loggers or not isinstance(c, LearningRateMonitor)]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if trainer.is_global_zero:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for logger in loggers:
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+
+    checkpoint_cb = trainer.checkpoint_callback
+    best = (checkpoint_cb.best_model_path or checkpoint_cb.last_model_path) if checkpoint_cb else ""
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "val/"))}
+    if trainer.world_size > 1:
+        torch.distributed.barrier()
+        if not trainer.is_global_zero:
+            return {}
+        torch.distributed.destroy_process_group()
+    if cfg.get("evaluate", True) and best:
+        metrics.update(evaluate_checkpoint(best, datamodule, cfg.trainer, output_dir))
+    write_metrics(metrics, output_dir, {"best_checkpoint": best, "monitor": cfg.monitor,
+                                        "best_score": float(checkpoint_cb.best_model_score)
+                                        if checkpoint_cb and checkpoint_cb.best_model_score is not None else None,
+                                        "data": datamodule.describe()})
+    print_metrics(metrics, f"{cfg.run_name}: {output_dir}")
+    return metrics
+
+
+def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """The value a Hydra sweeper optimises; fails loudly when the named metric was not produced."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics or math.isnan(metrics[name]):
+        raise KeyError(f"optimized_metric '{name}' was not produced by this run; it has: {', '.join(sorted(metrics))}")
+    return metrics[name]
+
+
+def find_run_dir(checkpoint: Path) -> Path:
+    """The training run folder of a checkpoint: the nearest parent holding .hydra/config.yaml."""
+    for parent in checkpoint.resolve().parents:
+        if (parent / ".hydra" / "config.yaml").is_file():
+            return parent
+    raise ConfigError(f"no .hydra/config.yaml above {checkpoint}: eval.py needs a checkpoint inside a train.py run")
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """eval.py: the run's own config + key=value overrides → metrics and predictions of the checkpoint."""
+    checkpoint = Path(cfg.ckpt_path)
+    if not checkpoint.is_file():
+        raise ConfigError(f"ckpt_path={checkpoint} does not exist")
+    run_cfg = OmegaConf.load(find_run_dir(checkpoint) / ".hydra" / "config.yaml")
+    overrides = [o for o in (_hydra_overrides() or []) if not o.startswith(("ckpt_path=", "hydra."))]
+    run_cfg = OmegaConf.merge(run_cfg, OmegaConf.from_dotlist(overrides))
+    run_cfg.paths = cfg.paths
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    datamodule: CXRDataModule = instantiate(run_cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("test")
+    metrics = evaluate_checkpoint(checkpoint, datamodule, run_cfg.trainer, output_dir)
+    write_metrics(metrics, output_dir, {"checkpoint": str(checkpoint), "overrides": overrides,
+                                        "data": datamodule.describe()})
+    print_metrics(metrics, f"eval of {checkpoint}: {output_dir}")
+    return metrics

@@ -1,0 +1,15 @@
+"""Train a radscreen model: python train.py experiment=NAME [key=value ...] (-m for sweeps)."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    from radscreen.training.run import objective, train
+
+    return objective(cfg, train(cfg))
+
+
+if __name__ == "__main__":
+    main()
