@@ -14,6 +14,19 @@ from radscreen.io.dicom_write import write_radiograph
 SALT = "test-salt"
 
 
+@pytest.fixture(scope="session")
+def cohort(tmp_path_factory) -> Path:
+    """Manifest of the learnable synthetic cohort (tests/synthetic.py), shared by the training tests."""
+    from synthetic import make_cohort
+
+    return make_cohort(tmp_path_factory.mktemp("cohort"), n=160, size=40)
+
+
+@pytest.fixture(scope="session")
+def cache_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
 def _salt_env(monkeypatch):
     monkeypatch.setenv("RADSCREEN_SALT", SALT)

@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn as nn
 from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from radscreen.evaluation.metrics import task_metrics
 from radscreen.models.backbones import create_backbone, pooled_features
@@ -49,6 +50,9 @@ class RadscreenModule(pl.LightningModule):
         test_splits: tuple[str, ...] = ("test", "external"),
     ) -> None:
         super().__init__()
+        # plain containers only: checkpoints then load with torch.load(weights_only=True) and without OmegaConf
+        tasks, backbone, head, fusion, optimizer, scheduler = (
+            _plain(v) for v in (tasks, backbone, head, fusion, optimizer, scheduler))
         self.save_hyperparameters()
         self.tasks: dict[str, Task] = as_tasks(tasks)
         self.backbone = create_backbone(**dict(backbone))
@@ -193,6 +197,11 @@ class RadscreenModule(pl.LightningModule):
     def on_fit_start(self) -> None:
         if self.hparams.channels_last and self.device.type == "cuda":
             self.backbone.to(memory_format=torch.channels_last)
+
+
+def _plain(value):
+    """DictConfig / ListConfig → dict / list (resolved); anything else unchanged."""
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
 
 
 def _load_age_model(fusion: dict) -> RadscreenModule:

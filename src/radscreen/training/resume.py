@@ -7,8 +7,13 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 
+# Overrides that may differ between a run and its resumption: where to resume, and how long to train.
+RESUME_FREE = ("ckpt_path=", "hydra.", "trainer.max_epochs=", "trainer.min_epochs=", "trainer.max_time=",
+               "trainer.max_steps=")
+
+
 def _comparable(overrides: list[str]) -> list[str]:
-    return sorted(o for o in overrides if not o.lstrip("+~").startswith(("ckpt_path=", "hydra.")))
+    return sorted(o for o in overrides if not o.lstrip("+~").startswith(RESUME_FREE))
 
 
 def find_last_checkpoint(run_root: str | Path, overrides: list[str]) -> Path | None:

@@ -1,0 +1,42 @@
+"""Compose the real config tree (conf/) for in-process runs of train(), as lightning-hydra-template's tests do."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = str(ROOT / "conf")
+
+
+def tiny_overrides(manifest: Path, workdir: Path, cache: Path) -> list[str]:
+    """Small, fast settings every training test shares: tiny backbone, 32 px, CPU, no loggers."""
+    return [f"data.manifest={manifest}", "data.image_size=32", "data.num_workers=0", "data.batch_size=16",
+            "data.show_progress=false", "backbone=test_resnet", "trainer=cpu", "logger=none",
+            "callbacks=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+            f"paths.root_dir={workdir}", f"paths.log_dir={workdir}/logs", f"paths.cache_dir={cache}",
+            f"hydra.run.dir={workdir}/run"]
+
+
+def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The composed train.yaml with HydraConfig set, so ${hydra:...} resolves outside @hydra.main."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        del cfg["hydra"]
+    return cfg
+
+
+def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run train.py / eval.py as a user would; returns the finished process (stdout+stderr captured)."""
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)

@@ -1,0 +1,70 @@
+"""Every experiment config composes from the real tree and runs a fast_dev_run with a tiny backbone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+
+from hydra_helpers import ROOT, compose_train, tiny_overrides
+from radscreen.training.checks import ConfigError
+from radscreen.training.run import train
+
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def upstream(cohort, cache_root, tmp_path_factory) -> dict[str, Path]:
+    """An age checkpoint (1 epoch, test_resnet) and a fake ImageNet file in timm's layout (3 channels, 1000 classes)."""
+    work = tmp_path_factory.mktemp("upstream")
+    cfg = compose_train(tiny_overrides(cohort, work, cache_root) + ["trainer.max_epochs=1", "evaluate=false"],
+                        work / "age")
+    train(cfg)
+    imagenet = work / "test_resnet_imagenet.pth"
+    torch.save(timm.create_model("test_resnet", num_classes=1000).state_dict(), imagenet)
+    return {"age": work / "age" / "checkpoints" / "last.ckpt", "imagenet": imagenet}
+
+
+def test_experiment_list_is_complete():
+    expected = {"age_densenet169", "age_inceptionv3", "sex_resnet50", "sex_inceptionv3", "stress_age",
+                "stress_sex", "osteo_roi_right_shoulder", "osteo_roi_cervicothoracic_spine",
+                "osteo_roi_thoracolumbar_spine", "osteo_subgroup", "osteo_baseline", "osteo_female", "osteo_male",
+                "osteo_transfer_imagenet", "osteo_transfer_subgroup", "osteo_transfer_age", "osteo_transfer_sex",
+                "osteo_transfer_age40", "osteo_fusion_age", "osteo_fusion_sex", "osteo_fusion_both",
+                "osteo_fusion_predage", "osteo_stress_matched"}
+    assert expected <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_fast_dev_run(experiment, cohort, cache_root, upstream, tmp_path):
+    overrides = [f"experiment={experiment}", *tiny_overrides(cohort, tmp_path, cache_root),
+                 "trainer.fast_dev_run=true", "trainer.precision=bf16-mixed",
+                 *(f"upstream.{k}={upstream['age']}" for k in ("age", "age40", "sex", "subgroup")),
+                 f"upstream.imagenet={upstream['imagenet']}"]
+    if experiment.startswith(("stress", "osteo_stress")):
+        overrides += ["data.split.n_train=40", "data.split.n_val=10"]
+    cfg = compose_train(overrides, tmp_path / "out")
+    assert cfg.run_name == experiment
+    metrics = train(cfg)
+    assert any(k.startswith("train/") for k in metrics), metrics
+    assert (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_transfer_experiment_without_upstream_fails_clearly(cohort, cache_root, tmp_path):
+    cfg = compose_train(["experiment=osteo_transfer_age", *tiny_overrides(cohort, tmp_path, cache_root)], tmp_path)
+    with pytest.raises(ConfigError, match="needs upstream.age=PATH"):
+        train(cfg)
+
+
+def test_monitor_that_is_never_logged_fails_before_training(cohort, cache_root, tmp_path):
+    cfg = compose_train([*tiny_overrides(cohort, tmp_path, cache_root), "monitor=val/age_auroc"], tmp_path)
+    with pytest.raises(ConfigError, match="never logged"):
+        train(cfg)
+
+
+def test_imagenet_without_file_fails_clearly(cohort, cache_root, tmp_path):
+    cfg = compose_train([*tiny_overrides(cohort, tmp_path, cache_root), "backbone.weights=imagenet"], tmp_path)
+    with pytest.raises(Exception, match="weights_file"):
+        train(cfg)
