@@ -7,6 +7,7 @@ written to rejects reports and logs as they are.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
 from pydicom.tag import Tag
 
 PIXEL_DATA = Tag(0x7FE0, 0x0010)
+PIXEL_DATA_TAG_BYTES = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
 UNDEFINED_LENGTH = 0xFFFFFFFF
 SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 _TAIL_BYTES = 64 * 1024
@@ -69,6 +71,9 @@ def _check_pixel_data(ds: pydicom.Dataset, path: Path, file_size: int) -> None:
     """Raise DicomReadError when the pixel data element is missing or the file ends inside it."""
     raw = ds._dict.get(PIXEL_DATA)  # the deferred (unread) element: offset and length only
     if raw is None:
+        # pydicom drops an element cut off by the end of the file: if the tag is in the bytes, it was truncated
+        if PIXEL_DATA_TAG_BYTES in path.read_bytes():
+            raise DicomReadError("truncated file (pixel data incomplete)")
         raise DicomReadError("no pixel data")
     value_tell = getattr(raw, "value_tell", None)
     length = getattr(raw, "length", None)
@@ -117,7 +122,9 @@ def read_header(path: str | os.PathLike) -> DicomHeader:
     path = Path(path)
     try:
         file_size = path.stat().st_size
-        ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES, specific_tags=list(HEADER_KEYWORDS))
+        with warnings.catch_warnings():  # pydicom warns about truncation; we report our own reason instead
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES, specific_tags=list(HEADER_KEYWORDS))
     except InvalidDicomError as exc:
         raise DicomReadError("not DICOM") from exc
     except (OSError, EOFError) as exc:

@@ -1,0 +1,1 @@
+"""Synthetic subjects projected from a real chest CT (the embedded demo data)."""
