@@ -27,10 +27,13 @@ class CohortModel:
     t_between_sd: float = 0.9  # between-subject SD of the skeletal T-score
     t_site_offsets: tuple[float, float, float] = (0.0, -0.1, 0.2)  # lumbar spine, femoral neck, total hip
     t_site_sd: float = 0.3  # site-specific deviation from the skeletal T-score
-    bone_factor_per_t: float = 0.11  # bone attenuation above soft tissue ∝ 1 + 0.11·T (1 SD of BMD ≈ 11 %)
+    # Bone: realistic values (0.11 per T-score SD, gain 1, thickness SD 0.12) leave a CNN on a few hundred 64 px
+    # images near chance; the demo exaggerates bone so that the whole pipeline has a learnable target.
+    bone_factor_per_t: float = 0.15  # bone attenuation above soft tissue ∝ 1 + 0.15·T (real: 1 SD of BMD ≈ 11 %)
+    bone_contrast: float = 6.0  # gain on bone's excess attenuation (exaggerated bone, like a very low-kV technique)
     size_by_sex: tuple[float, float] = (0.93, 1.0)  # body scale (women, men), ± size_sd
     size_sd: float = 0.03
-    thickness_sd: float = 0.12  # soft-tissue (AP) thickness factor: lognormal SD, + 0.004 per BMI unit
+    thickness_sd: float = 0.06  # soft-tissue (AP) thickness factor: lognormal SD, + 0.004 per BMI unit
     lung_density_loss_per_year: float = 0.003  # lung attenuation × (1 − 0.003·(age − 20))
     aortic_calcification_per_decade: float = 0.08  # share of the aorta's path length calcified per decade past 40
     cartilage_calcification_per_decade: float = 0.06  # share of costal cartilage calcified per decade past 30
@@ -71,7 +74,7 @@ def sample_subjects(n: int, seed: int = 0, model: CohortModel = CohortModel()) -
         "height_cm": height.round(1),
         "weight_kg": (bmi * (height / 100) ** 2).round(1),
         "skeletal_t": skeletal,
-        "bone_factor": np.clip(1 + model.bone_factor_per_t * skeletal, 0.35, 1.4),
+        "bone_factor": model.bone_contrast * np.clip(1 + model.bone_factor_per_t * skeletal, 0.35, 1.4),
         "body_scale": np.where(female, *model.size_by_sex) + rng.normal(0, model.size_sd, n),
         "thickness": np.exp(rng.normal(0, model.thickness_sd, n) + 0.004 * (bmi - 25)),
         "lung_density": 1 - model.lung_density_loss_per_year * (age - 20),
