@@ -108,3 +108,14 @@ def test_thesis_augmentation_keeps_shape_and_range():
     image = np.random.default_rng(0).uniform(0, 1, size=(64, 64)).astype(np.float32)
     out = transform(image=image)["image"]
     assert out.shape == (64, 64) and out.dtype == np.float32 and np.isfinite(out).all()
+
+
+def test_prediction_loader_never_augments(manifest, dicom_folder, tmp_path):
+    path, _ = manifest
+    _, dm = compose_data(path, dicom_folder, tmp_path, "task=[age]", "augment=thesis")
+    dm.prepare_data()
+    dm.setup("fit")
+    first = next(iter(dm.prediction_loader("train")))["image"]
+    second = next(iter(dm.prediction_loader("train")))["image"]
+    assert torch.equal(first, second)  # no random augmentation
+    assert dm.datasets["train"].transform is not None  # the training loader still augments

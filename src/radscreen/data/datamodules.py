@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -73,13 +74,16 @@ class CXRDataModule(pl.LightningDataModule):
         self.cache_workers = cache_workers
         self.show_progress = show_progress
         self.frame: pd.DataFrame | None = None
+        self._loaded: pd.DataFrame | None = None
         self._prepared = False
         self.datasets: dict[str, CachedImageDataset] = {}
         self.cache_failures = pd.DataFrame(columns=["image_id", "path", "reason"])
 
     # ----------------------------------------------------------------- preparation
     def _load(self) -> pd.DataFrame:
-        """Manifest(s) with split columns, external rows marked 'external', task columns checked."""
+        """Manifest(s) with split columns, external rows marked 'external', task columns checked (read once)."""
+        if self._loaded is not None:
+            return self._loaded
         manifest = read_manifest(self.manifest_path).assign(_root=self.image_root)
         empty = [t.column for t in self.tasks.values()
                  if t.column not in manifest.columns or manifest[t.column].notna().sum() == 0]
@@ -91,7 +95,8 @@ class CXRDataModule(pl.LightningDataModule):
             external = read_manifest(self.external_manifest)
             root = self.external_image_root or str(Path(self.external_manifest).parent)
             frame = pd.concat([frame, external.assign(split=EXTERNAL, _root=root)], ignore_index=True)
-        return frame.reset_index(drop=True)
+        self._loaded = frame.reset_index(drop=True)
+        return self._loaded
 
     def prepare_data(self) -> None:
         """Build the cache for every image that any split may use (Lightning calls this on rank zero)."""
@@ -127,11 +132,11 @@ class CXRDataModule(pl.LightningDataModule):
         log.info("dataset sizes: %s", {k: len(v) for k, v in self.datasets.items()})
 
     # ----------------------------------------------------------------- loaders
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+    def _loader(self, name: str, shuffle: bool, dataset: CachedImageDataset | None = None) -> DataLoader:
         if name not in self.datasets:
             raise ValueError(f"the '{name}' split is empty: check the split fractions and filters in conf/data/")
         return DataLoader(
-            self.datasets[name],
+            dataset or self.datasets[name],
             batch_size=self.batch_size if shuffle else self.eval_batch_size,
             shuffle=shuffle,
             drop_last=shuffle and len(self.datasets[name]) > self.batch_size,
@@ -150,7 +155,13 @@ class CXRDataModule(pl.LightningDataModule):
         return [self._loader(name, shuffle=False) for name in self.test_splits]
 
     def predict_dataloader(self) -> list[DataLoader]:
-        return [self._loader(name, shuffle=False) for name in self.datasets]
+        return [self.prediction_loader(name) for name in self.datasets]
+
+    def prediction_loader(self, name: str) -> DataLoader:
+        """Unshuffled loader of a split with the evaluation transform (never the training augmentation)."""
+        dataset = copy.copy(self.datasets[name])
+        dataset.transform = self.eval_transform
+        return self._loader(name, shuffle=False, dataset=dataset)
 
     @property
     def test_splits(self) -> list[str]:

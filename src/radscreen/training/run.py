@@ -69,7 +69,7 @@ def evaluate_checkpoint(checkpoint: str | Path, datamodule: CXRDataModule, train
     for split in predict_splits or list(datamodule.datasets):
         if split not in datamodule.datasets:
             continue
-        batches = trainer.predict(module, dataloaders=datamodule._loader(split, shuffle=False))
+        batches = trainer.predict(module, dataloaders=datamodule.prediction_loader(split))
         frame = prediction_frame(batches, datamodule.frame, module.tasks)
         frame.to_csv(output_dir / f"predictions_{split}.csv", index=False)
     return {k: float(v) for k, v in metrics.items()}
