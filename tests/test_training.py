@@ -32,9 +32,16 @@ def test_training_learns_age_and_osteoporosis(cohort, cache_root, tmp_path):
     assert metrics["test/osteo_auroc"] > 0.8
     history = pd.read_csv(tmp_path / "predictions_val.csv")
     assert len(history) > 0
-    # metric in metrics.json equals the one recomputed from the predictions CSV
-    assert metrics["test/age_mae"] == pytest.approx((test_pred["age_pred"] - test_pred["age_target"]).abs().mean(),
-                                                    rel=1e-5)
+    # torchmetrics values logged during training equal the ones recomputed from the predictions CSV
+    from radscreen.evaluation.scores import binary_scores, regression_scores
+
+    recomputed = regression_scores(test_pred["age_target"], test_pred["age_pred"])
+    for key in ("mae", "rmse", "r2", "within4", "within9", "pearson"):
+        assert metrics[f"test/age_{key}"] == pytest.approx(recomputed[key], rel=1e-4, abs=1e-5), key
+    labelled = test_pred.dropna(subset=["osteo_target"])
+    recomputed = binary_scores(labelled["osteo_target"], labelled["osteo_pred"], 0.5)
+    for key in ("auroc", "sensitivity", "specificity", "ppv", "f1", "accuracy"):
+        assert metrics[f"test/osteo_{key}"] == pytest.approx(recomputed[key], abs=1e-5), key
 
 
 def test_loss_decreases(cohort, cache_root, tmp_path):
@@ -135,6 +142,9 @@ def test_eval_reproduces_train_metrics_and_resume_finds_last(cohort, cache_root,
     for key in ("test/age_mae", "test/age_r2", "val/age_mae"):
         assert reproduced[key] == pytest.approx(trained[key], rel=1e-6), key
     assert pd.read_csv(eval_dir / "predictions_test.csv").equals(pd.read_csv(run_dir / "predictions_test.csv"))
+    assert (eval_dir / "report" / "report.html").exists()
+    resolved = (run_dir / "config_resolved.yaml").read_text()
+    assert "${" not in resolved and str(cohort) in resolved
     # resume: the same command with ckpt_path=last continues this run's last checkpoint
     resumed = run_script("train.py", *common, "trainer.max_epochs=3", "ckpt_path=last")
     assert resumed.returncode == 0, resumed.stderr[-3000:]

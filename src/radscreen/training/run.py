@@ -24,6 +24,12 @@ from radscreen.training.resume import find_last_checkpoint
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
+RESOLVED_CONFIG = "config_resolved.yaml"
+
+
+def write_resolved_config(cfg: DictConfig, output_dir: Path) -> None:
+    """The run's config with every interpolation resolved (paths, upstream checkpoints), beside .hydra/."""
+    (output_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def _hydra_overrides() -> list[str] | None:
@@ -107,6 +113,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if trainer.is_global_zero:
         output_dir.mkdir(parents=True, exist_ok=True)
+        write_resolved_config(cfg, output_dir)
         for logger in loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -158,6 +165,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     run_cfg.paths = cfg.paths
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    write_resolved_config(OmegaConf.merge(run_cfg, {"ckpt_path": str(checkpoint)}), output_dir)
     datamodule: CXRDataModule = instantiate(run_cfg.data)
     datamodule.prepare_data()
     datamodule.setup("test")
@@ -165,4 +173,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     write_metrics(metrics, output_dir, {"checkpoint": str(checkpoint), "overrides": overrides,
                                         "data": datamodule.describe()})
     print_metrics(metrics, f"eval of {checkpoint}: {output_dir}")
+    report = cfg.get("report") or {}
+    if report.get("enabled", False):
+        from radscreen.evaluation.report import ReportOptions, build_report
+
+        options = ReportOptions(report.threshold_method, report.target_sensitivity, tuple(report.subgroups),
+                                report.n_boot)
+        log.info("report: %s", build_report(output_dir, options=options))
     return metrics

@@ -1,0 +1,132 @@
+"""Figures of a run (PNG, matplotlib): age scatter and histograms, ROC overall and by sex, confusion matrix,
+calibration, and error against predicted uncertainty for Gaussian NLL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.calibration import calibration_curve  # noqa: E402
+from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve  # noqa: E402
+
+from radscreen.evaluation.analysis import labelled  # noqa: E402
+from radscreen.tasks import Task  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def age_scatter(frame: pd.DataFrame, task: Task, path: Path, title: str) -> Path:
+    """Predicted vs true with the identity line (thesis Fig. 3.4 / 3.6)."""
+    rows = labelled(frame, task)
+    true, pred = rows[f"{task.name}_target"], rows[f"{task.name}_pred"]
+    fig, ax = plt.subplots(figsize=(5, 5))
+    colours = rows["sex"].map({"F": "tab:red", "M": "tab:blue"}).fillna("grey") if "sex" in rows else "tab:blue"
+    ax.scatter(true, pred, s=10, alpha=0.6, c=colours)
+    low, high = float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))
+    ax.plot([low, high], [low, high], "k--", lw=1, label="identity")
+    ax.set(xlabel=f"true {task.column}", ylabel=f"predicted {task.column}", title=title, aspect="equal")
+    ax.legend(loc="upper left")
+    return _save(fig, path)
+
+
+def age_histograms(frame: pd.DataFrame, task: Task, path: Path, title: str) -> Path:
+    rows = labelled(frame, task)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bins = np.histogram_bin_edges(pd.concat([rows[f"{task.name}_target"], rows[f"{task.name}_pred"]]), bins=20)
+    ax.hist(rows[f"{task.name}_target"], bins=bins, alpha=0.6, label="true")
+    ax.hist(rows[f"{task.name}_pred"], bins=bins, alpha=0.6, label="predicted")
+    ax.set(xlabel=task.column, ylabel="images", title=title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def error_vs_uncertainty(frame: pd.DataFrame, task: Task, path: Path, title: str) -> Path:
+    """|error| against the predicted SD (Gaussian NLL): they should rise together."""
+    rows = labelled(frame, task)
+    sd = np.sqrt(rows[f"{task.name}_var"])
+    error = (rows[f"{task.name}_pred"] - rows[f"{task.name}_target"]).abs()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(sd, error, s=10, alpha=0.6)
+    ax.set(xlabel="predicted SD", ylabel="absolute error", title=f"{title} (r = {np.corrcoef(sd, error)[0, 1]:.2f})")
+    return _save(fig, path)
+
+
+def roc(frame: pd.DataFrame, task: Task, path: Path, title: str, by: str | None = "sex") -> Path:
+    """ROC curve overall and, when the column exists, per value of `by` (thesis Fig. 4.11)."""
+    rows = labelled(frame, task)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    parts = [("all", rows)]
+    if by and by in rows:
+        parts += [(f"{by} = {value}", part) for value, part in rows.groupby(by)]
+    for label, part in parts:
+        y = part[f"{task.name}_target"].astype(int)
+        if y.nunique() < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, part[f"{task.name}_pred"])
+        ax.plot(fpr, tpr, label=f"{label} (AUC {roc_auc_score(y, part[f'{task.name}_pred']):.3f}, n={len(part)})")
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="1 − specificity", ylabel="sensitivity", title=title, aspect="equal")
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def confusion(frame: pd.DataFrame, task: Task, path: Path, title: str, threshold: float = 0.5) -> Path:
+    """Confusion matrix with counts (thesis Fig. 4.7)."""
+    rows = labelled(frame, task)
+    if task.kind == "binary":
+        labels = ["negative", "positive"]
+        truth = rows[f"{task.name}_target"].astype(int)
+        pred = (rows[f"{task.name}_pred"] >= threshold).astype(int)
+        matrix = confusion_matrix(truth, pred, labels=[0, 1])
+    else:
+        labels = list(task.classes)
+        matrix = confusion_matrix(rows[f"{task.name}_target"], rows[f"{task.name}_pred"], labels=labels)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center",
+                color="white" if count > matrix.max() / 2 else "black", fontsize=12)
+    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels,
+           xlabel="predicted", ylabel="true", title=title)
+    return _save(fig, path)
+
+
+def calibration(frame: pd.DataFrame, task: Task, path: Path, title: str, bins: int = 10) -> Path:
+    rows = labelled(frame, task)
+    observed, predicted = calibration_curve(rows[f"{task.name}_target"].astype(int), rows[f"{task.name}_pred"],
+                                            n_bins=bins, strategy="quantile")
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(predicted, observed, "o-", label="model")
+    ax.plot([0, 1], [0, 1], "k:", lw=1, label="perfect")
+    ax.set(xlabel="predicted probability", ylabel="observed frequency", title=title, aspect="equal")
+    ax.legend()
+    return _save(fig, path)
+
+
+def task_figures(frame: pd.DataFrame, task: Task, folder: Path, split: str, threshold: float) -> list[Path]:
+    """Every figure that fits the task kind, for one split."""
+    title = f"{task.name}, {split}"
+    stem = folder / f"{task.name}_{split}"
+    if task.kind == "regression":
+        paths = [age_scatter(frame, task, Path(f"{stem}_scatter.png"), title),
+                 age_histograms(frame, task, Path(f"{stem}_histograms.png"), title)]
+        if f"{task.name}_var" in frame:
+            paths.append(error_vs_uncertainty(frame, task, Path(f"{stem}_uncertainty.png"), title))
+        return paths
+    if task.kind == "binary":
+        return [roc(frame, task, Path(f"{stem}_roc.png"), title),
+                confusion(frame, task, Path(f"{stem}_confusion.png"), f"{title} (threshold {threshold:.3f})",
+                          threshold),
+                calibration(frame, task, Path(f"{stem}_calibration.png"), title)]
+    return [confusion(frame, task, Path(f"{stem}_confusion.png"), title)]

@@ -1,0 +1,82 @@
+"""Metrics recomputed from predictions (NumPy / scikit-learn), thresholds chosen on validation.
+
+These agree with the torchmetrics values logged during training (tests check it) and add what a paper
+needs: error mean and SD, NPV, confusion counts, thresholds from the validation split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+from sklearn import metrics as skm
+
+THRESHOLD_METHODS = ("youden", "sensitivity", "fixed")
+
+
+def regression_scores(target: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE, R², share within ±4 / ±9 units (thesis Table 3.1), mean and SD of the error, Pearson r."""
+    target, pred = np.asarray(target, float), np.asarray(pred, float)
+    error = pred - target
+    return {
+        "n": float(len(target)),
+        "mae": float(np.mean(np.abs(error))),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "r2": float(skm.r2_score(target, pred)) if len(target) > 1 else float("nan"),
+        "within4": float(np.mean(np.abs(error) <= 4)),
+        "within9": float(np.mean(np.abs(error) <= 9)),
+        "mean_error": float(np.mean(error)),
+        "sd_error": float(np.std(error, ddof=1)) if len(target) > 1 else float("nan"),
+        "pearson": float(stats.pearsonr(target, pred)[0]) if len(target) > 2 else float("nan"),
+    }
+
+
+def choose_threshold(target: np.ndarray, prob: np.ndarray, method: str = "youden",
+                     sensitivity: float = 0.9, fixed: float = 0.5) -> float:
+    """Operating threshold from (validation) data: Youden's J maximum, the highest threshold reaching a
+    target sensitivity, or a fixed value. Predictions >= threshold are positive."""
+    if method not in THRESHOLD_METHODS:
+        raise ValueError(f"threshold method must be one of {THRESHOLD_METHODS}, got '{method}'")
+    if method == "fixed":
+        return float(fixed)
+    target = np.asarray(target, int)
+    if len(np.unique(target)) < 2:
+        raise ValueError("a threshold needs both classes in the validation split")
+    fpr, tpr, thresholds = skm.roc_curve(target, prob, drop_intermediate=False)
+    thresholds = np.minimum(thresholds, 1.0)  # sklearn's first threshold is +inf
+    if method == "youden":
+        return float(thresholds[np.argmax(tpr - fpr)])
+    reaching = np.flatnonzero(tpr >= sensitivity)
+    return float(thresholds[reaching[0]])
+
+
+def binary_scores(target: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """AUC, accuracy, sensitivity, specificity, PPV, NPV, F1 and confusion counts at `threshold`."""
+    target = np.asarray(target, int)
+    prob = np.asarray(prob, float)
+    pred = (prob >= threshold).astype(int)
+    tn, fp, fn, tp = skm.confusion_matrix(target, pred, labels=[0, 1]).ravel()
+    ratio = lambda a, b: float(a / b) if b else float("nan")  # noqa: E731
+    return {
+        "n": float(len(target)),
+        "auroc": float(skm.roc_auc_score(target, prob)) if len(np.unique(target)) == 2 else float("nan"),
+        "threshold": float(threshold),
+        "accuracy": ratio(tp + tn, len(target)),
+        "sensitivity": ratio(tp, tp + fn),
+        "specificity": ratio(tn, tn + fp),
+        "ppv": ratio(tp, tp + fp),
+        "npv": ratio(tn, tn + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "tp": float(tp), "fp": float(fp), "tn": float(tn), "fn": float(fn),
+    }
+
+
+def multiclass_scores(target: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict[str, float]:
+    """Macro one-vs-rest AUC, accuracy and macro F1 of class probabilities (n, k); target holds class names."""
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[t] for t in target])
+    pred = probs.argmax(axis=1)
+    present = np.unique(y)
+    auc = float(skm.roc_auc_score(y, probs, multi_class="ovr", average="macro", labels=list(range(len(classes))))) \
+        if len(present) == len(classes) else float("nan")
+    return {"n": float(len(y)), "auroc": auc, "accuracy": float(np.mean(pred == y)),
+            "f1": float(skm.f1_score(y, pred, average="macro", labels=list(range(len(classes)))))}
