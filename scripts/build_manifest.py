@@ -3,7 +3,7 @@
 
     python scripts/build_manifest.py DICOM_DIR --out data_manifests/mysite.csv [--clinical dxa.csv]
 
-Defaults come from conf/manifest/dicom.yaml (or --config); options override them.
+Defaults come from conf/scan/dicom.yaml (or --config); options override them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from radscreen.manifests.pseudonym import resolve_salt
 from radscreen.manifests.scan import ScanOptions, filter_by_values
 from radscreen.utils.console import console, print_counts
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "manifest" / "dicom.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "scan" / "dicom.yaml"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

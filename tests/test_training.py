@@ -135,7 +135,8 @@ def test_eval_reproduces_train_metrics_and_resume_finds_last(cohort, cache_root,
     run_dir = next((tmp_path / "logs" / "train" / "runs").iterdir())
     trained = json.loads((run_dir / "metrics.json").read_text())["metrics"]
     best = run_dir / "checkpoints" / "best.ckpt"
-    evaluated = run_script("eval.py", f"ckpt_path={best}", f"paths.log_dir={tmp_path}/logs")
+    evaluated = run_script("eval.py", f"ckpt_path={best}", f"paths.log_dir={tmp_path}/logs",
+                           f"data.manifest={cohort}", "report.n_boot=50")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     eval_dir = next((tmp_path / "logs" / "eval" / "runs").iterdir())
     reproduced = json.loads((eval_dir / "metrics.json").read_text())["metrics"]

@@ -154,15 +154,24 @@ def find_run_dir(checkpoint: Path) -> Path:
     raise ConfigError(f"no .hydra/config.yaml above {checkpoint}: eval.py needs a checkpoint inside a train.py run")
 
 
-def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """eval.py: the run's own config + key=value overrides → metrics and predictions of the checkpoint."""
+def load_run_config(cfg: DictConfig) -> tuple[DictConfig, list[str]]:
+    """The training run's config of cfg.ckpt_path with this command's key=value overrides that name one of its
+    keys (data.manifest=…), and those overrides. Paths come from the current command (its own output folder)."""
     checkpoint = Path(cfg.ckpt_path)
     if not checkpoint.is_file():
         raise ConfigError(f"ckpt_path={checkpoint} does not exist")
     run_cfg = OmegaConf.load(find_run_dir(checkpoint) / ".hydra" / "config.yaml")
     overrides = [o for o in (_hydra_overrides() or []) if not o.startswith(("ckpt_path=", "hydra."))]
-    run_cfg = OmegaConf.merge(run_cfg, OmegaConf.from_dotlist(overrides))
+    applicable = [o for o in overrides if o.lstrip("+~").split("=")[0].split(".")[0] in run_cfg]
+    run_cfg = OmegaConf.merge(run_cfg, OmegaConf.from_dotlist(applicable))
     run_cfg.paths = cfg.paths
+    return run_cfg, applicable
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """eval.py: the run's own config + key=value overrides → metrics and predictions of the checkpoint."""
+    checkpoint = Path(cfg.ckpt_path)
+    run_cfg, overrides = load_run_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_resolved_config(OmegaConf.merge(run_cfg, {"ckpt_path": str(checkpoint)}), output_dir)

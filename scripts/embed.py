@@ -1,0 +1,16 @@
+#!/usr/bin/env python
+"""Embeddings of every image of a manifest: python scripts/embed.py ckpt_path=CKPT data.manifest=M [out=...]."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="embed")
+def main(cfg: DictConfig) -> None:
+    from radscreen.probes.commands import embed_command
+
+    print(embed_command(cfg))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+#!/usr/bin/env python
+"""Probe embeddings for attributes under patient-level stratified k-fold CV, with optional feature removal.
+
+    python scripts/probe.py embeddings=E manifest=M targets=[age_years,sex,bmd_class] \
+        [removal.audited=sex removal.reference=bmd_class] [bins.age_years=[0,40,60,80,200]]
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="probe")
+def main(cfg: DictConfig) -> None:
+    from radscreen.probes.commands import probe_command
+
+    probe_command(cfg)
+
+
+if __name__ == "__main__":
+    main()

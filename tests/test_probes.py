@@ -1,0 +1,112 @@
+"""Embedding probes on synthetic embeddings with known structure; embed.py and probe.py end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hydra_helpers import run_script
+from radscreen.probes.ablation import gradient_ranking, removal_analysis, removal_table
+from radscreen.probes.embeddings import join_manifest, load_embeddings, save_embeddings
+from radscreen.probes.probes import cross_validate, infer_target, make_probe, patient_folds, prepared
+
+
+def synthetic(n_patients: int = 400, dims: int = 64, seed: int = 0, redundant: bool = False):
+    """Two images per patient. Age = 50 + 10·s + 5·e (best R² = 0.8) with s written into dims 0–3 only;
+    sex: in dims 4–5, or (redundant) weakly in every dimension."""
+    rng = np.random.default_rng(seed)
+    s = np.repeat(rng.normal(size=n_patients), 2)
+    sex = np.repeat(rng.integers(0, 2, n_patients), 2)
+    features = rng.normal(size=(2 * n_patients, dims))
+    features[:, :4] += 3.0 * s[:, None]
+    if redundant:
+        features += 0.45 * (2 * sex[:, None] - 1)
+    else:
+        features[:, 4:6] += 2.0 * (2 * sex[:, None] - 1)
+    frame = pd.DataFrame({"image_id": [f"i{k}" for k in range(2 * n_patients)],
+                          "patient_id": np.repeat([f"p{k}" for k in range(n_patients)], 2),
+                          "age_years": 50 + 10 * s + 5 * rng.normal(size=2 * n_patients),
+                          "sex": np.where(sex == 1, "F", "M"), "bmd_class": np.where(s < -0.5, "osteoporosis", "normal")})
+    return frame, features.astype(np.float32)
+
+
+def test_linear_probe_recovers_the_encoded_attribute():
+    frame, features = synthetic()
+    target = infer_target(frame, "age_years")
+    assert target.kind == "continuous"
+    folds = cross_validate(target, frame, features, "linear", k=5)
+    assert folds["r2"].mean() == pytest.approx(0.8, abs=0.05)
+    sex = cross_validate(infer_target(frame, "sex"), frame, features, "logistic", k=5)
+    assert sex["roc_auc"].mean() > 0.97
+
+
+def test_folds_never_split_a_patient():
+    frame, features = synthetic()
+    _, _, _, groups, strata = prepared(infer_target(frame, "sex"), frame, features)
+    for train, test in patient_folds(groups, strata, k=10):
+        assert not set(groups[train]) & set(groups[test])
+
+
+def test_gradient_ranking_puts_informative_dimensions_first():
+    frame, features = synthetic()
+    for column, informative, probe in (("age_years", {0, 1, 2, 3}, "linear"), ("sex", {4, 5}, "mlp")):
+        target = infer_target(frame, column)
+        _, x, y, _, _ = prepared(target, frame, features)
+        x = (x - x.mean(0)) / x.std(0)
+        model = make_probe(probe, target, mlp={"epochs": 30}).fit(x, y)
+        assert set(gradient_ranking(model, x)[: len(informative)]) == informative, column
+
+
+def test_removing_top_dimensions_drops_the_audited_attribute_only():
+    frame, features = synthetic()
+    results = removal_analysis(infer_target(frame, "sex"), frame, features, infer_target(frame, "age_years"),
+                               probe="logistic", percentages=[0, 5], k=5)
+    mean = results.groupby(["task", "removed"])["value"].mean()
+    assert mean[("sex", 0)] > 0.97 and mean[("sex", 5)] < 0.65  # 4 of 64 dims hold sex
+    assert mean[("age_years", 5)] == pytest.approx(mean[("age_years", 0)], abs=0.03)  # reference untouched
+    table = removal_table(results)
+    assert list(table.columns) == ["task", "metric", "0 %", "5 %"]
+
+
+def test_redundant_encoding_survives_removal():
+    frame, features = synthetic(redundant=True)
+    results = removal_analysis(infer_target(frame, "sex"), frame, features, probe="logistic",
+                               percentages=[0, 50], k=5, mode="zero")
+    mean = results.groupby("removed")["value"].mean()
+    assert mean[0] > 0.95 and mean[0] - mean[50] < 0.05  # the seed papers' finding
+
+
+def test_embeddings_files_round_trip_and_join(tmp_path):
+    frame, features = synthetic(n_patients=20)
+    for name in ("e.parquet", "e.npy"):
+        path = save_embeddings(tmp_path / name, frame["image_id"].tolist(), features)
+        ids, loaded = load_embeddings(path)
+        assert list(ids) == frame["image_id"].tolist() and np.array_equal(loaded, features)
+    shuffled = frame.sample(frac=1, random_state=0)
+    rows, matched = join_manifest(ids[::-1], loaded[::-1], shuffled.iloc[:30])
+    for i, image_id in enumerate(rows["image_id"]):
+        assert np.array_equal(matched[i], features[int(image_id[1:])])
+
+
+@pytest.mark.slow
+def test_embed_and_probe_scripts(cohort, cache_root, tmp_path):
+    trained = run_script("train.py", f"data.manifest={cohort}", "data.image_size=32", "data.num_workers=0",
+                         "backbone=test_resnet", "trainer=cpu", "logger=none", "callbacks=none", "trainer.max_epochs=1",
+                         f"paths.log_dir={tmp_path}/logs", f"paths.cache_dir={cache_root}", "evaluate=false",
+                         "data.show_progress=false", "trainer.enable_progress_bar=false")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    checkpoint = next((tmp_path / "logs").glob("train/runs/*/checkpoints/last.ckpt"))
+    out = tmp_path / "emb.parquet"
+    embedded = run_script("scripts/embed.py", f"ckpt_path={checkpoint}", f"data.manifest={cohort}", f"out={out}",
+                          f"paths.log_dir={tmp_path}/logs")
+    assert embedded.returncode == 0, embedded.stderr[-2000:]
+    ids, features = load_embeddings(out)
+    assert len(ids) == len(pd.read_csv(cohort)) and features.shape[1] == 96  # every image; test_resnet width
+    probed = run_script("scripts/probe.py", f"embeddings={out}", f"manifest={cohort}", "targets=[age_years,sex]",
+                        "probes=[linear]", "folds=3", "removal.audited=sex", "removal.percentages=[0,10]",
+                        f"paths.log_dir={tmp_path}/logs")
+    assert probed.returncode == 0, probed.stderr[-2000:]
+    summary = pd.read_csv(next((tmp_path / "logs").glob("probe/runs/*/probe_summary.csv")))
+    assert set(summary["target"]) == {"age_years", "sex"}
+    assert next((tmp_path / "logs").glob("probe/runs/*/removal.png")).exists()
