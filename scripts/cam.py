@@ -1,0 +1,16 @@
+#!/usr/bin/env python
+"""Class-activation maps of a checkpoint: python scripts/cam.py ckpt_path=CKPT [cam.method=scorecam] [...]."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="cam")
+def main(cfg: DictConfig) -> None:
+    from radscreen.interpret.commands import cam_command
+
+    print(cam_command(cfg))
+
+
+if __name__ == "__main__":
+    main()

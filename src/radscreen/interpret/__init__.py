@@ -1,0 +1,1 @@
+"""Class-activation maps: per-image, per-layer and aligned averages, and comparisons between models."""

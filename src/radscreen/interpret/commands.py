@@ -1,0 +1,110 @@
+"""What scripts/cam.py runs: select images, compute maps, save overlays, align and average."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from pytorch_grad_cam.utils.image import show_cam_on_image
+
+from radscreen.data import cache
+from radscreen.data.datamodules import CXRDataModule
+from radscreen.interpret.align import register, transform_parameters, warp
+from radscreen.interpret.cam import TaskOutput, compute_maps, resolve_layers
+from radscreen.models.module import load_module
+from radscreen.training.run import find_run_dir, load_run_config
+
+log = logging.getLogger(__name__)
+SELECTIONS = ("all", "true_positive", "false_negative", "false_positive", "true_negative")
+
+
+def select_rows(frame: pd.DataFrame, pred: np.ndarray, target: np.ndarray, kind: str, select: str,
+                threshold: float) -> np.ndarray:
+    """Positions of the rows to explain: all, or a cell of the binary confusion matrix."""
+    if select not in SELECTIONS:
+        raise ValueError(f"cam.select must be one of {SELECTIONS}, got '{select}'")
+    if select == "all":
+        return np.arange(len(frame))
+    if kind != "binary":
+        raise ValueError(f"cam.select={select} needs a binary task")
+    positive, predicted = target == 1, pred >= threshold
+    cell = {"true_positive": positive & predicted, "false_negative": positive & ~predicted,
+            "false_positive": ~positive & predicted & (target == 0), "true_negative": (target == 0) & ~predicted}
+    return np.flatnonzero(cell[select])
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+    """BGR uint8 overlay of a [0, 1] map on a [0, 1] grey image (grad-cam's show_cam_on_image)."""
+    rgb = np.repeat(np.clip(image, 0, 1)[..., None], 3, axis=2).astype(np.float32)
+    return cv2.cvtColor(show_cam_on_image(rgb, heatmap, use_rgb=True), cv2.COLOR_RGB2BGR)
+
+
+def cam_command(cfg: DictConfig) -> Path:
+    """Maps for the selected images of a split, saved per image, plus (aligned and unaligned) averages."""
+    options = cfg.cam
+    run_cfg, _ = load_run_config(cfg)
+    datamodule: CXRDataModule = instantiate(run_cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("test")
+    if options.split not in datamodule.datasets:
+        raise ValueError(f"split '{options.split}' is empty; choose one of {list(datamodule.datasets)}")
+    module = load_module(cfg.ckpt_path)
+    task = module.tasks[options.task] if options.task else next(iter(module.tasks.values()))
+    dataset = datamodule.prediction_loader(options.split).dataset
+    names = list(options.layers or options.layers_by_backbone.get(module.hparams.backbone["name"], []))
+    if not names:
+        raise ValueError(f"no CAM layers for backbone {module.hparams.backbone['name']}: set cam.layers")
+    layers = resolve_layers(module.backbone, names)
+    wrapper = TaskOutput(module, task)
+
+    batches = [dataset[i] for i in range(len(dataset))]
+    images = torch.stack([b["image"] for b in batches])
+    with torch.no_grad():
+        pred = module.decode(module(images, torch.stack([b["age"] for b in batches]),
+                                    torch.stack([b["sex"] for b in batches])))[task.name]["pred"].numpy()
+    target = dataset.targets[task.name]
+    chosen = select_rows(dataset.frame, pred if task.kind != "multiclass" else pred.argmax(1), target, task.kind,
+                         options.select, options.threshold)[: options.max_images]
+    if not len(chosen):
+        raise ValueError(f"no image of split '{options.split}' is {options.select}")
+    out = Path(options.out) if options.out else find_run_dir(Path(cfg.ckpt_path)) / "cam"
+    (out / "maps").mkdir(parents=True, exist_ok=True)
+    groups = {f"layer_{n}": [layer] for n, layer in zip(names, layers)} if options.per_layer else {"all": layers}
+    maps = {name: [] for name in groups}
+    for start in range(0, len(chosen), options.batch_size):
+        index = chosen[start:start + options.batch_size]
+        batch = [batches[i] for i in index]
+        for name, group in groups.items():
+            maps[name].append(compute_maps(wrapper, group, torch.stack([b["image"] for b in batch]), options.method,
+                                           torch.stack([b["age"] for b in batch]), torch.stack([b["sex"] for b in batch]),
+                                           options.class_name, options.batch_size))
+    maps = {name: np.concatenate(parts) for name, parts in maps.items()}
+    if options.per_layer:
+        maps["mean_of_layers"] = np.mean([maps[n] for n in groups], axis=0)
+    ids = [dataset.image_ids[i] for i in chosen]
+    originals = np.stack([cache.load(dataset.cache_dir, i) for i in ids])
+    reference = originals[0]
+    transforms = [register(reference, image, options.align) for image in originals]
+    aligned_images = np.stack([warp(image, t, reference) for image, t in zip(originals, transforms)])
+    pd.DataFrame({"image_id": ids, "parameters": [json.dumps(transform_parameters(t)) for t in transforms]}).to_csv(
+        out / "alignment.csv", index=False)
+    np.save(out / "reference_image.npy", reference)
+    for name, stack in maps.items():
+        np.save(out / "maps" / f"{name}.npy", stack)
+        aligned = np.stack([warp(m, t, reference) for m, t in zip(stack, transforms)])
+        for label, average, background in (("average", aligned.mean(0), aligned_images.mean(0)),
+                                           ("average_unaligned", stack.mean(0), originals.mean(0))):
+            np.save(out / f"{name}_{label}.npy", average)
+            scaled = (average - average.min()) / max(float(average.max() - average.min()), 1e-8)
+            cv2.imwrite(str(out / f"{name}_{label}.png"), overlay(background, scaled))
+    for image_id, image, heatmap in list(zip(ids, originals, maps[next(iter(maps))]))[: options.examples]:
+        cv2.imwrite(str(out / "maps" / f"{image_id}.png"), overlay(image, heatmap))
+    log.info("%d maps (%s, %s) written to %s", len(ids), options.method, ", ".join(maps), out)
+    return out

@@ -1,0 +1,114 @@
+"""Class-activation maps: localisation on a known target, per-layer output, registration, comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from hydra_helpers import run_script
+from radscreen.data.datamodules import CXRDataModule
+from radscreen.interpret.align import register, transform_parameters, warp
+from radscreen.interpret.cam import TaskOutput, compute_maps, resolve_layers
+from radscreen.interpret.compare import similarity
+from radscreen.models.module import RadscreenModule
+
+SQUARE = (slice(8, 24), slice(8, 24))  # rows, columns of the bright square in positives
+TASK = {"square": {"name": "square", "column": "square", "kind": "binary", "positive": [1]}}
+
+
+def square_cohort(root: Path, n: int = 160, size: int = 64) -> Path:
+    """Every image has a distractor square at a random place away from SQUARE; positives also have one at SQUARE,
+    negatives a second distractor. Image statistics are alike and only a square at SQUARE tells the label."""
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        image = rng.normal(0.4, 0.08, (size, size))
+        label = i % 2
+        for place in ([SQUARE] if label else []) + [None] * (1 if label else 2):
+            while place is None:  # anywhere that does not overlap SQUARE
+                top, left = rng.integers(0, size - 16, 2)
+                if top >= SQUARE[0].stop or left >= SQUARE[1].stop or top + 16 <= SQUARE[0].start:
+                    place = (slice(top, top + 16), slice(left, left + 16))
+            image[place] += 0.5
+        cv2.imwrite(str(root / "img" / f"{i}.png"), np.clip(image * 4000, 0, 65535).astype(np.uint16))
+        rows.append({"image_id": f"s{i}", "patient_id": f"p{i}", "path": f"img/{i}.png", "square": label,
+                     "sex": "F" if i % 4 < 2 else "M", "age_years": 50.0})
+    pd.DataFrame(rows).to_csv(root / "m.csv", index=False)
+    return root / "m.csv"
+
+
+def test_average_gradcam_peaks_inside_the_square(tmp_path):
+    pl.seed_everything(0)
+    datamodule = CXRDataModule(manifest=str(square_cohort(tmp_path)), tasks=TASK, cache_root=str(tmp_path / "c"),
+                               image_size=64, split={"stratify": ["square"]}, batch_size=16, show_progress=False)
+    module = RadscreenModule(tasks=TASK, backbone={"name": "test_resnet", "in_chans": 1}, scheduler=None)
+    pl.Trainer(max_epochs=20, accelerator="cpu", logger=False, enable_checkpointing=False,
+               enable_progress_bar=False, enable_model_summary=False).fit(module, datamodule=datamodule)
+    test = datamodule.prediction_loader("test").dataset
+    positives = [test[i] for i in range(len(test)) if test.targets["square"][i] == 1]
+    images = torch.stack([p["image"] for p in positives])
+    wrapper = TaskOutput(module, module.tasks["square"])
+    assert torch.sigmoid(wrapper(images)).mean() > 0.7  # the model did learn the square
+    maps = compute_maps(wrapper, resolve_layers(module.backbone, ["layer2"]), images, "gradcam")
+    assert maps.shape == (len(positives), 64, 64)
+    average = maps.mean(0)
+    peak = np.unravel_index(average.argmax(), average.shape)
+    assert SQUARE[0].start - 4 <= peak[0] < SQUARE[0].stop + 4 and SQUARE[1].start - 4 <= peak[1] < SQUARE[1].stop + 4
+    assert average[SQUARE].mean() > 2 * average[32:, 32:].mean()
+    score = compute_maps(wrapper, resolve_layers(module.backbone, ["layer3"]), images[:2], "scorecam",
+                         age=torch.tensor([50.0, 60.0]), sex=torch.tensor([1.0, 0.0]))
+    assert score.shape == (2, 64, 64) and np.isfinite(score).all()
+    with pytest.raises(ValueError, match="not in this backbone"):
+        resolve_layers(module.backbone, ["Mixed_7c.branch1x1.conv"])
+
+
+def test_registration_recovers_a_known_shift():
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:96, 0:96]
+    fixed = np.exp(-((yy - 40) ** 2 + (xx - 50) ** 2) / 200.0) + 0.6 * np.exp(-((yy - 65) ** 2 + (xx - 30) ** 2) / 90.0)
+    fixed = (fixed + rng.normal(0, 0.01, fixed.shape)).astype(np.float32)
+    shift = np.float32([[1, 0, 5], [0, 1, -3]])  # moving = fixed moved 5 px right, 3 px up
+    moving = cv2.warpAffine(fixed, shift, (96, 96))
+    transform = register(fixed, moving, "rigid")
+    angle, tx, ty = transform_parameters(transform)[-3:]
+    assert abs(tx - 5) < 1 and abs(ty + 3) < 1 and abs(angle) < 0.02
+    restored = warp(moving, transform, fixed)
+    assert np.abs(restored - fixed)[10:-10, 10:-10].mean() < 0.02
+
+
+def test_map_similarity():
+    a = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    same = similarity(a, a)
+    assert same["pearson"] == pytest.approx(1.0) and same["ssim"] == pytest.approx(1.0, abs=1e-5)
+    other = similarity(a, np.random.default_rng(1).random((32, 32)).astype(np.float32))
+    assert other["pearson"] < 0.2 and other["ssim"] < 0.3
+
+
+@pytest.mark.slow
+def test_cam_script_per_layer_on_a_regression_model(cohort, cache_root, tmp_path):
+    trained = run_script("train.py", f"data.manifest={cohort}", "data.image_size=64", "data.num_workers=0",
+                         "backbone=test_resnet", "trainer=cpu", "logger=none", "callbacks=none", "trainer.max_epochs=1",
+                         f"paths.log_dir={tmp_path}/logs", f"paths.cache_dir={cache_root}", "data.show_progress=false",
+                         "trainer.enable_progress_bar=false")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    run_dir = next((tmp_path / "logs").glob("train/runs/*"))
+    result = run_script("scripts/cam.py", f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}", "cam.per_layer=true",
+                        "cam.layers=[layer2,layer3]", "cam.max_images=6", f"paths.log_dir={tmp_path}/logs")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = run_dir / "cam"
+    for name in ("layer_layer2", "layer_layer3", "mean_of_layers"):
+        assert np.load(out / f"{name}_average.npy").shape == (64, 64)
+        assert (out / f"{name}_average_unaligned.png").exists()
+    assert np.load(out / "maps" / "layer_layer2.npy").shape == (6, 64, 64)
+    assert len(pd.read_csv(out / "alignment.csv")) == 6
+    from radscreen.evaluation.report import ReportOptions, build_report
+
+    page = build_report(run_dir, options=ReportOptions(n_boot=0)).read_text()
+    assert "Class-activation maps" in page
