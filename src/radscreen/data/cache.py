@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from radscreen.io.dicom import DicomReadError
-from radscreen.io.images import read_image
 from radscreen.preprocess.cxr import CXRPreprocess
+from radscreen.preprocess.ct import CTPreprocess
 from radscreen.utils.parallel import map_with_progress
 
 SCALE = 65535.0
@@ -37,7 +37,7 @@ class CacheReport:
     failures: pd.DataFrame  # image_id, path, reason
 
 
-def cache_directory(cache_root: str | os.PathLike, preprocess: CXRPreprocess) -> Path:
+def cache_directory(cache_root: str | os.PathLike, preprocess: CXRPreprocess | CTPreprocess) -> Path:
     """The folder of one preprocessing configuration (created, with its config.json)."""
     directory = Path(cache_root) / preprocess.key()
     directory.mkdir(parents=True, exist_ok=True)
@@ -79,11 +79,11 @@ def _save_atomic(target: Path, array: np.ndarray) -> None:
         raise
 
 
-def _build_one(item: tuple[str, str], directory: Path, preprocess: CXRPreprocess) -> tuple[str, str | None]:
+def _build_one(item: tuple[str, str], directory: Path, preprocess: CXRPreprocess | CTPreprocess) -> tuple[str, str | None]:
     """Preprocess and store one image; (image_id, None) or (image_id, reason)."""
     image_id, path = item
     try:
-        image = preprocess(read_image(path, apply_voi_lut=preprocess.apply_voi_lut))
+        image = preprocess.from_file(path)
     except DicomReadError as exc:
         return image_id, str(exc)
     except Exception as exc:  # noqa: BLE001 - a bad file must never stop the build
@@ -95,7 +95,7 @@ def _build_one(item: tuple[str, str], directory: Path, preprocess: CXRPreprocess
 def build_cache(
     manifest: pd.DataFrame,
     image_root: str | os.PathLike,
-    preprocess: CXRPreprocess,
+    preprocess: CXRPreprocess | CTPreprocess,
     cache_root: str | os.PathLike,
     *,
     workers: int | None = None,
@@ -112,7 +112,7 @@ def build_cache(
     worker = functools.partial(_build_one, directory=directory, preprocess=preprocess)
     failed = []
     for image_id, reason in map_with_progress(worker, todo, total=len(todo), workers=workers,
-                                              description=f"caching {preprocess.image_size}px images",
+                                              description=f"caching {preprocess.image_size} px images",
                                               chunksize=4, show_progress=show_progress and bool(todo)):
         if reason is not None:
             failed.append({"image_id": image_id, "path": os.path.relpath(paths[image_id], image_root),

@@ -39,7 +39,13 @@ class CXRPreprocess:
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     def describe(self) -> dict:
-        return {"version": PIPELINE_VERSION, **asdict(self)}
+        return {"kind": "cxr", "version": PIPELINE_VERSION, **asdict(self)}
+
+    def from_file(self, path: str) -> np.ndarray:
+        """Read a radiograph (DICOM or raster) and apply the pipeline."""
+        from radscreen.io.images import read_image
+
+        return self(read_image(path, apply_voi_lut=self.apply_voi_lut))
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         """Apply the pipeline to decoded pixels (2-D, bright = dense); float32 in [0, 1], square."""
