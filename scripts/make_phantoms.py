@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256, help="radiograph size in pixels (square)")
     parser.add_argument("--broken-each", type=int, default=None, help="broken files of each kind (default n/150)")
     parser.add_argument("--ct-dir", type=Path, default=None, help="folder with cxr.nii.gz / mask.nii.gz (default: fetch)")
+    parser.add_argument("--volumes", choices=["nifti", "dicom"], help="also write altered 3-D volumes (CT study)")
+    parser.add_argument("--volume-shape", type=int, nargs=3, default=[96, 96, 96], metavar=("Z", "Y", "X"))
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.n < 1 or args.size < 32:
@@ -34,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     subjects = make_cohort(args.out, n=args.n, seed=args.seed, size=args.size, n_broken_each=args.broken_each,
                            ct_dir=args.ct_dir, show_progress=not args.quiet)
     usable = subjects[subjects["broken"].isna()]
+    if args.volumes:
+        from radscreen.phantoms.ct import write_volumes
+        from radscreen.phantoms.fetch import fetch_ct
+
+        write_volumes(usable, args.out, args.ct_dir or fetch_ct(), tuple(args.volume_shape), args.volumes, args.seed)
+        console.print(f"{len(usable)} volumes ({args.volumes}) in {args.out / 'volumes'}, ages in volumes.csv")
     console.print(usable.groupby(["sex", "bmd_class"]).size().rename("subjects").to_string())
     console.print(f"{len(usable)} subjects + {len(subjects) - len(usable)} broken files in {args.out}")
     return 0

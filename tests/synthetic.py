@@ -40,3 +40,27 @@ def make_cohort(root: Path, n: int = 160, size: int = 40, seed: int = 0) -> Path
     out = root / "manifest.csv"
     manifest.to_csv(out, index=False)
     return out
+
+
+def make_noise_cohort(root: Path, n: int = 300, size: int = 40, seed: int = 0, noisy_sd: float = 12.0,
+                      clean_sd: float = 1.0) -> Path:
+    """Age shown by a bar's length; half the subjects carry a corner marker and an age label with noisy_sd years of
+    noise (the others clean_sd). A Gaussian-NLL model should predict larger SDs for the marked half."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        noisy = i % 2 == 1
+        age = float(rng.uniform(20, 90))
+        image = rng.normal(0.25, 0.03, size=(size, size))
+        image[size // 2 - 2: size // 2 + 2, 2: 2 + int(2 + (size - 4) * (age - 20) / 70)] = 0.9
+        if noisy:
+            image[2:8, 2:8] = 1.0
+        path = f"images/n{i:04d}.png"
+        cv2.imwrite(str(root / path), np.clip(image * 4000, 0, 4095).astype(np.uint16))
+        label = age + rng.normal(0, noisy_sd if noisy else clean_sd)
+        rows.append({"image_id": f"n{i:04d}", "patient_id": f"q{i:04d}", "path": path, "age_years": round(label, 3),
+                     "sex": "F" if i % 4 < 2 else "M", "noisy": int(noisy)})
+    out = root / "manifest.csv"
+    pd.DataFrame(rows).to_csv(out, index=False)
+    return out

@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 
 from hydra_helpers import run_script
-from radscreen.data.datamodules import CXRDataModule
+from radscreen.data.datamodules import ImageDataModule
 from radscreen.interpret.align import register, transform_parameters, warp
 from radscreen.interpret.cam import TaskOutput, compute_maps, resolve_layers
 from radscreen.interpret.compare import similarity
@@ -46,7 +46,7 @@ def square_cohort(root: Path, n: int = 160, size: int = 64) -> Path:
 
 def test_average_gradcam_peaks_inside_the_square(tmp_path):
     pl.seed_everything(0)
-    datamodule = CXRDataModule(manifest=str(square_cohort(tmp_path)), tasks=TASK, cache_root=str(tmp_path / "c"),
+    datamodule = ImageDataModule(manifest=str(square_cohort(tmp_path)), tasks=TASK, cache_root=str(tmp_path / "c"),
                                image_size=64, split={"stratify": ["square"]}, batch_size=16, show_progress=False)
     module = RadscreenModule(tasks=TASK, backbone={"name": "test_resnet", "in_chans": 1}, scheduler=None)
     pl.Trainer(max_epochs=20, accelerator="cpu", logger=False, enable_checkpointing=False,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -97,3 +99,51 @@ def test_real_chest_ct_body_mask_and_mip(real_ct):
     assert np.median(spine.max(axis=1)) > 250  # vertebrae in every row
     image = config(real_ct)
     assert image.shape == (112, 112) and image.min() >= 0 and image.max() == pytest.approx(1.0)
+
+
+def test_ct_manifest_from_series_folders_with_rejects(tmp_path):
+    from radscreen.manifests.ct_scan import CTScanOptions, scan_ct_folder
+    from radscreen.manifests.pseudonym import pseudonymise
+
+    root = tmp_path / "ct"
+    hu = cylinder_with_table((8, 16, 16))
+    common = {"study_date": date(2020, 6, 1), "sex": "F"}
+    write_series(root / "a", hu, (2.0, 1.0, 1.0), patient_id="CT001", birth_date=date(1960, 6, 1), **common)
+    write_series(root / "b", hu, (2.0, 1.0, 1.0), patient_id="CT002", birth_date=date(1980, 6, 2), **common,
+                 file_names=[f"x{n}.dcm" for n in np.random.default_rng(1).permutation(8)])
+    write_series(root / "gap", hu, (2.0, 1.0, 1.0), patient_id="CT003", birth_date=date(1970, 1, 1), **common)
+    (root / "gap" / "slice0003.dcm").unlink()
+    write_series(root / "nobirth", hu, (2.0, 1.0, 1.0), patient_id="CT004", birth_date=None, **common)
+    import pydicom
+
+    write_series(root / "coronal", hu, (2.0, 1.0, 1.0), patient_id="CT005", birth_date=date(1970, 1, 1), **common)
+    for f in (root / "coronal").iterdir():
+        ds = pydicom.dcmread(f)
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
+        ds.save_as(f)
+    manifest, rejects = scan_ct_folder(CTScanOptions(str(root), "s"), workers=1, show_progress=False)
+    assert manifest["path"].tolist() == ["a", "b"]
+    assert manifest["age_years"].round(3).tolist() == [round(21915 / 365.2425, 3), round(14609 / 365.2425, 3)]
+    assert manifest["patient_id"].tolist() == [pseudonymise("CT001", "s"), pseudonymise("CT002", "s")]
+    assert dict(zip(rejects.path, rejects.reason)) == {"gap": "missing slice(s)", "nobirth": "missing birth date",
+                                                       "coronal": "non-axial orientation"}
+    assert (manifest["n_slices"] == 8).all()
+
+
+def test_gaussian_nll_predicted_sd_grows_with_injected_noise(tmp_path, cache_root):
+    from hydra_helpers import compose_train, tiny_overrides
+    from radscreen.training.run import train
+    from synthetic import make_noise_cohort
+
+    manifest = make_noise_cohort(tmp_path / "noise")
+    cfg = compose_train([*tiny_overrides(manifest, tmp_path, cache_root), "task=[age_gnll]", "trainer.max_epochs=25",
+                         "augment=none", "model.scheduler=null", "data.image_size=40"], tmp_path)
+    metrics = train(cfg)
+    predictions = pd.read_csv(tmp_path / "predictions_test.csv").merge(
+        pd.read_csv(manifest)[["image_id", "noisy"]], on="image_id")
+    sd = np.sqrt(predictions["age_var"])
+    noisy, clean = sd[predictions["noisy"] == 1].mean(), sd[predictions["noisy"] == 0].mean()
+    assert noisy > 1.5 * clean, (noisy, clean)  # clean SDs also carry the model's own error
+    assert 8 < noisy < 16  # the injected label noise: SD 12 years
+    assert metrics["test/age_mean_sd"] == pytest.approx(sd.mean(), rel=1e-6)
+    assert np.isfinite(metrics["test/age_sd_error_corr"])

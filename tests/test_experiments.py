@@ -33,18 +33,38 @@ def test_experiment_list_is_complete():
                 "osteo_roi_thoracolumbar_spine", "osteo_subgroup", "osteo_baseline", "osteo_female", "osteo_male",
                 "osteo_transfer_imagenet", "osteo_transfer_subgroup", "osteo_transfer_age", "osteo_transfer_sex",
                 "osteo_transfer_age40", "osteo_fusion_age", "osteo_fusion_sex", "osteo_fusion_both",
-                "osteo_fusion_predage", "osteo_stress_matched"}
+                "osteo_fusion_predage", "osteo_stress_matched", "ct_age_resnet18_gnll"}
     assert expected <= set(EXPERIMENTS)
 
 
+@pytest.fixture(scope="module")
+def ct_cohort(tmp_path_factory) -> Path:
+    """A CT manifest of 16 phantom volumes (small grid) from the real chest CT."""
+    from radscreen.manifests.ct_scan import import_nifti
+    from radscreen.phantoms.ct import write_volumes
+    from radscreen.phantoms.fetch import fetch_ct
+    from radscreen.phantoms.subjects import sample_subjects
+
+    out = tmp_path_factory.mktemp("ct_phantoms")
+    table = write_volumes(sample_subjects(16, seed=5), out, fetch_ct(), shape_zyx=(32, 32, 32))
+    manifest, rejects = import_nifti(table, out / "volumes", salt="t")
+    assert rejects.empty
+    path = out / "volumes" / "ct.csv"
+    manifest.to_csv(path, index=False)
+    return path
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_experiment_fast_dev_run(experiment, cohort, cache_root, upstream, tmp_path):
-    overrides = [f"experiment={experiment}", *tiny_overrides(cohort, tmp_path, cache_root),
+def test_experiment_fast_dev_run(experiment, cohort, ct_cohort, cache_root, upstream, tmp_path):
+    manifest = ct_cohort if experiment.startswith("ct_") else cohort
+    overrides = [f"experiment={experiment}", *tiny_overrides(manifest, tmp_path, cache_root),
                  "trainer.fast_dev_run=true", "trainer.precision=bf16-mixed",
                  *(f"upstream.{k}={upstream['age']}" for k in ("age", "age40", "sex", "subgroup")),
                  f"upstream.imagenet={upstream['imagenet']}"]
     if experiment.startswith(("stress", "osteo_stress")):
         overrides += ["data.split.n_train=40", "data.split.n_val=10"]
+    if experiment.startswith("ct_"):
+        overrides += ["data.preprocess.shape_zyx=[32,32,32]"]
     cfg = compose_train(overrides, tmp_path / "out")
     assert cfg.run_name == experiment
     metrics = train(cfg)

@@ -1,4 +1,8 @@
-"""Lightning data module for chest radiographs: manifest → splits → cache → batches."""
+"""Lightning data module for images of any modality: manifest → splits → cache → batches.
+
+Chest radiographs use CXRPreprocess (conf/data/cxr.yaml); CT studies use CTPreprocess, which turns each volume
+into a projection (conf/data/ct.yaml). Everything after preprocessing is shared.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +21,15 @@ from radscreen.data import cache
 from radscreen.data.datasets import CachedImageDataset
 from radscreen.manifests.schema import read_manifest
 from radscreen.manifests.splits import EXTERNAL, SplitConfig, make_splits
+from radscreen.preprocess.ct import CTPreprocess
 from radscreen.preprocess.cxr import CXRPreprocess
 from radscreen.tasks import Task, as_tasks
 
 log = logging.getLogger(__name__)
 
 
-class CXRDataModule(pl.LightningDataModule):
-    """Reads a manifest, splits it by patient, caches preprocessed images and serves batches.
+class ImageDataModule(pl.LightningDataModule):
+    """Reads a manifest, splits it by patient, caches preprocessed images (or CT projections) and serves batches.
 
     Batches are dicts: image (B, in_chans, H, W) z-scored per image, targets {task: (B,)},
     age (B,) in years and sex (B,) 1 = female / 0 = male (NaN when unknown), image_id (list).
@@ -39,7 +44,7 @@ class CXRDataModule(pl.LightningDataModule):
         cache_root: str,
         image_root: str | None = None,
         image_size: int | None = None,
-        preprocess: CXRPreprocess | Mapping | None = None,
+        preprocess: CXRPreprocess | CTPreprocess | Mapping | None = None,
         split: SplitConfig | Mapping | None = None,
         train_transform: Callable | None = None,
         eval_transform: Callable | None = None,
@@ -58,7 +63,7 @@ class CXRDataModule(pl.LightningDataModule):
         self.tasks = as_tasks(tasks)
         self.cache_root = str(cache_root)
         self.image_root = str(image_root) if image_root else str(Path(manifest).parent)
-        if not isinstance(preprocess, CXRPreprocess):
+        if preprocess is None or isinstance(preprocess, Mapping):
             preprocess = CXRPreprocess(**(preprocess or {}))
         self.preprocess = replace(preprocess, image_size=image_size) if image_size else preprocess
         self.split = split if isinstance(split, SplitConfig) else SplitConfig(**_tuples(split or {}))

@@ -80,3 +80,11 @@ def multiclass_scores(target: np.ndarray, probs: np.ndarray, classes: list[str])
         if len(present) == len(classes) else float("nan")
     return {"n": float(len(y)), "auroc": auc, "accuracy": float(np.mean(pred == y)),
             "f1": float(skm.f1_score(y, pred, average="macro", labels=list(range(len(classes)))))}
+
+
+def uncertainty_scores(target: np.ndarray, pred: np.ndarray, var: np.ndarray) -> dict[str, float]:
+    """Gaussian-NLL heads: mean predicted SD and the Pearson correlation of |error| with the predicted SD."""
+    sd = np.sqrt(np.asarray(var, float))
+    error = np.abs(np.asarray(pred, float) - np.asarray(target, float))
+    corr = float(stats.pearsonr(sd, error)[0]) if len(sd) > 2 and sd.std() > 0 and error.std() > 0 else float("nan")
+    return {"mean_sd": float(sd.mean()), "sd_error_corr": corr}

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
 from radscreen.data import cache
-from radscreen.data.datamodules import CXRDataModule
+from radscreen.data.datamodules import ImageDataModule
 from radscreen.interpret.align import register, transform_parameters, warp
 from radscreen.interpret.cam import TaskOutput, compute_maps, resolve_layers
 from radscreen.models.module import load_module
@@ -50,7 +50,7 @@ def cam_command(cfg: DictConfig) -> Path:
     """Maps for the selected images of a split, saved per image, plus (aligned and unaligned) averages."""
     options = cfg.cam
     run_cfg, _ = load_run_config(cfg)
-    datamodule: CXRDataModule = instantiate(run_cfg.data)
+    datamodule: ImageDataModule = instantiate(run_cfg.data)
     datamodule.prepare_data()
     datamodule.setup("test")
     if options.split not in datamodule.datasets:

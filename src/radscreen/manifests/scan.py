@@ -56,27 +56,43 @@ def _safe_code(value: str) -> str:
     return value if _SAFE_CODE.match(value) else ("missing" if not value else "other")
 
 
-def _dates(header) -> tuple:
-    """(birth, study) dates of a header; LabelError naming which one is impossible."""
+@dataclass(frozen=True)
+class Demographics:
+    """What a header says about the patient, validated: age in years, sex M/F, study date (or None)."""
+
+    age_years: float
+    sex: str
+    study_date: object
+
+
+def demographics(patient_id: str, birth_date: str, study_date: str, patient_age: str, patient_sex: str,
+                 age_min: float | None = None, age_max: float | None = None) -> Demographics:
+    """Validated demographics from DICOM header strings; LabelError with a fixed reason otherwise.
+
+    Age = StudyDate − PatientBirthDate, else PatientAge ('058Y'); shared by the CXR and CT manifest builders.
+    """
+    if not patient_id:
+        raise LabelError("missing PatientID")
+    sex = labels.normalise_sex(patient_sex)
+    if sex is None:
+        raise LabelError("unknown sex")
     try:
-        birth = labels.parse_dicom_date(header.birth_date)
+        birth = labels.parse_dicom_date(birth_date)
     except LabelError as exc:
         raise LabelError("impossible birth date") from exc
     try:
-        study = labels.parse_dicom_date(header.study_date)
+        study = labels.parse_dicom_date(study_date)
     except LabelError as exc:
         raise LabelError("impossible study date") from exc
-    return birth, study
-
-
-def _age(birth, study, patient_age: str) -> float:
-    """Age in years from birth and study dates, else from PatientAge; LabelError with the reason."""
     if birth is not None and study is not None:
-        return labels.age_from_dates(birth, study)
-    from_tag = labels.parse_dicom_age(patient_age)
-    if from_tag is not None:
-        return from_tag
-    raise LabelError("missing birth date" if birth is None else "missing study date")
+        age = labels.age_from_dates(birth, study)
+    else:
+        age = labels.parse_dicom_age(patient_age)
+        if age is None:
+            raise LabelError("missing birth date" if birth is None else "missing study date")
+    if (age_min is not None and age < age_min) or (age_max is not None and age > age_max):
+        raise LabelError("age out of range")
+    return Demographics(age, sex, study)
 
 
 def scan_file(path: str, options: ScanOptions) -> tuple[dict | None, str | None]:
@@ -91,20 +107,11 @@ def scan_file(path: str, options: ScanOptions) -> tuple[dict | None, str | None]
     view = labels.normalise_view(header.view_position)
     if options.views and view not in options.views:
         return None, f"wrong view ({view or _safe_code(header.view_position.upper())})"
-    if not header.patient_id:
-        return None, "missing PatientID"
-    sex = labels.normalise_sex(header.patient_sex)
-    if sex is None:
-        return None, "unknown sex"
     try:
-        birth, study = _dates(header)
-        age = _age(birth, study, header.patient_age)
+        found = demographics(header.patient_id, header.birth_date, header.study_date, header.patient_age,
+                             header.patient_sex, options.age_min, options.age_max)
     except LabelError as exc:
         return None, str(exc)
-    if (options.age_min is not None and age < options.age_min) or (
-        options.age_max is not None and age > options.age_max
-    ):
-        return None, "age out of range"
     relative = os.path.relpath(path, options.root)
     image_key = header.sop_instance_uid or relative
     row = {
@@ -113,9 +120,9 @@ def scan_file(path: str, options: ScanOptions) -> tuple[dict | None, str | None]
         "path": Path(relative).as_posix(),
         "modality": modality,
         "view": view or "",
-        "study_date": study.isoformat() if study else "",
-        "age_years": round(age, 4),
-        "sex": sex,
+        "study_date": found.study_date.isoformat() if found.study_date else "",
+        "age_years": round(found.age_years, 4),
+        "sex": found.sex,
         "cohort": options.cohort,
         "rows": header.rows,
         "columns": header.columns,

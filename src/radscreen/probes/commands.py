@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from radscreen.data import cache
-from radscreen.data.datamodules import CXRDataModule
+from radscreen.data.datamodules import ImageDataModule
 from radscreen.data.datasets import CachedImageDataset
 from radscreen.evaluation.sweeps import to_markdown
 from radscreen.manifests.schema import read_manifest
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def embed_command(cfg: DictConfig) -> Path:
     """Pooled penultimate features of every image of a manifest, preprocessed as the checkpoint's run was."""
     run_cfg, _ = load_run_config(cfg)
-    data: CXRDataModule = instantiate(run_cfg.data)
+    data: ImageDataModule = instantiate(run_cfg.data)
     manifest = read_manifest(data.manifest_path)
     report = cache.build_cache(manifest, data.image_root, data.preprocess, data.cache_root,
                                workers=data.cache_workers, show_progress=data.show_progress)

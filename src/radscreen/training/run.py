@@ -16,7 +16,8 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 from rich.console import Console
 from rich.table import Table
 
-from radscreen.data.datamodules import CXRDataModule
+from radscreen.data.datamodules import ImageDataModule
+from radscreen.evaluation.scores import uncertainty_scores
 from radscreen.models.module import load_module
 from radscreen.training.checks import ConfigError, check_required_files, resolve_monitor
 from radscreen.training.predictions import prediction_frame
@@ -58,7 +59,7 @@ def _instantiate_all(group: DictConfig | None) -> list:
     return [instantiate(c) for c in (group or {}).values() if isinstance(c, DictConfig) and "_target_" in c]
 
 
-def evaluate_checkpoint(checkpoint: str | Path, datamodule: CXRDataModule, trainer_cfg: DictConfig,
+def evaluate_checkpoint(checkpoint: str | Path, datamodule: ImageDataModule, trainer_cfg: DictConfig,
                         output_dir: Path, predict_splits: list[str] | None = None) -> dict[str, float]:
     """Validation, test and external metrics of a checkpoint on one device, and a predictions CSV per split."""
     module = load_module(checkpoint)
@@ -78,6 +79,11 @@ def evaluate_checkpoint(checkpoint: str | Path, datamodule: CXRDataModule, train
         batches = trainer.predict(module, dataloaders=datamodule.prediction_loader(split))
         frame = prediction_frame(batches, datamodule.frame, module.tasks)
         frame.to_csv(output_dir / f"predictions_{split}.csv", index=False)
+        for name, task in module.tasks.items():
+            labelled = frame.dropna(subset=[f"{name}_target"])
+            if task.loss == "gaussian_nll" and split != "train" and len(labelled):
+                scores = uncertainty_scores(labelled[f"{name}_target"], labelled[f"{name}_pred"], labelled[f"{name}_var"])
+                metrics.update({f"{split}/{name}_{key}": value for key, value in scores.items()})
     return {k: float(v) for k, v in metrics.items()}
 
 
@@ -105,7 +111,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg)
 
-    datamodule: CXRDataModule = instantiate(cfg.data)
+    datamodule: ImageDataModule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     loggers = _instantiate_all(cfg.get("logger"))
     callbacks = [c for c in _instantiate_all(cfg.get("callbacks"))
@@ -175,7 +181,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_resolved_config(OmegaConf.merge(run_cfg, {"ckpt_path": str(checkpoint)}), output_dir)
-    datamodule: CXRDataModule = instantiate(run_cfg.data)
+    datamodule: ImageDataModule = instantiate(run_cfg.data)
     datamodule.prepare_data()
     datamodule.setup("test")
     metrics = evaluate_checkpoint(checkpoint, datamodule, run_cfg.trainer, output_dir)
