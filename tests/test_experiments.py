@@ -33,7 +33,8 @@ def test_experiment_list_is_complete():
                 "osteo_roi_thoracolumbar_spine", "osteo_subgroup", "osteo_baseline", "osteo_female", "osteo_male",
                 "osteo_transfer_imagenet", "osteo_transfer_subgroup", "osteo_transfer_age", "osteo_transfer_sex",
                 "osteo_transfer_age40", "osteo_fusion_age", "osteo_fusion_sex", "osteo_fusion_both",
-                "osteo_fusion_predage", "osteo_stress_matched", "ct_age_resnet18_gnll"}
+                "osteo_fusion_predage", "osteo_stress_matched", "ct_age_resnet18_gnll",
+                "ct_age_r3d18_gnll_3d"}
     assert expected <= set(EXPERIMENTS)
 
 
@@ -65,6 +66,8 @@ def test_experiment_fast_dev_run(experiment, cohort, ct_cohort, cache_root, upst
         overrides += ["data.split.n_train=40", "data.split.n_val=10"]
     if experiment.startswith("ct_"):
         overrides += ["data.preprocess.shape_zyx=[32,32,32]"]
+    if experiment.endswith("_3d"):
+        overrides.remove("backbone=test_resnet")  # keep the 3-D backbone: the volume path is what is tested
     cfg = compose_train(overrides, tmp_path / "out")
     assert cfg.run_name == experiment
     metrics = train(cfg)

@@ -25,7 +25,8 @@ def demographics(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 class CachedImageDataset(Dataset):
     """Rows of a manifest → {image, targets, age, sex, image_id}, reading the preprocessed cache.
 
-    image: float32 tensor (in_chans, H, W), z-scored per image after augmentation.
+    image: float32 tensor (in_chans, H, W) — or (in_chans, Z, Y, X) for CT volumes — z-scored per image after
+    augmentation.
     targets: {task name: scalar tensor} encoded by each Task (NaN / ignore index when missing).
     """
 
@@ -61,7 +62,7 @@ class CachedImageDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         image = torch.from_numpy(zscore(self.load_image(index))).unsqueeze(0)
         if self.in_chans == 3:
-            image = image.expand(3, -1, -1).contiguous()
+            image = image.expand(3, *image.shape[1:]).contiguous()
         return {
             "image": image,
             "targets": {name: torch.as_tensor(values[index]) for name, values in self.targets.items()},

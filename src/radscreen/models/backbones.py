@@ -25,10 +25,19 @@ def create_backbone(
     **kwargs,
 ) -> nn.Module:
     """A timm model without classifier (num_classes=0): forward_features + forward_head(pre_logits=True).
+    Names starting with 'video_' give a torchvision 3-D ResNet for volumes with the same interface.
 
     weights='imagenet' loads timm's pretrained weights from `weights_file` only (safetensors / .pth / .bin
     state dict in timm's layout); timm adapts the first convolution to in_chans=1 by summing RGB kernels.
     """
+    if name.startswith("video_"):
+        from radscreen.models.video import VIDEO_MODELS, VideoResNet3D
+
+        if name not in VIDEO_MODELS:
+            raise ValueError(f"unknown 3-D backbone '{name}': choose one of {sorted(VIDEO_MODELS)}")
+        if weights != "none":
+            raise ValueError("3-D backbones have no ImageNet weights here: use backbone.weights=none or model.init_from")
+        return VideoResNet3D(name, in_chans=in_chans, drop_rate=drop_rate)
     if weights not in WEIGHTS:
         raise ValueError(f"backbone.weights must be one of {WEIGHTS}, got '{weights}'")
     if weights == "imagenet":

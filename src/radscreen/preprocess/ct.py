@@ -84,7 +84,7 @@ class CTPreprocess:
     spacing_zyx: tuple[float, float, float] | None = None
     body_threshold: float = -600.0
     use_body_mask: bool = True
-    projection: str = "coronal"  # coronal | sagittal | axial | coronal+sagittal (side by side)
+    projection: str = "coronal"  # coronal | sagittal | axial | coronal+sagittal (side by side) | volume (3-D)
     slab: int | None = None  # voxels of a centred slab (the study: 10); None = whole volume
     lower_hu: float = AIR_HU  # min-max with this lower bound …
     upper_percentile: float | None = None  # … and the max, or clip at this percentile
@@ -96,8 +96,9 @@ class CTPreprocess:
             object.__setattr__(self, name, tuple(value) if value is not None else None)
         if (self.shape_zyx is None) == (self.spacing_zyx is None):
             raise ValueError("CT preprocessing needs exactly one of shape_zyx and spacing_zyx")
-        if self.projection not in (*AXES, "coronal+sagittal"):
-            raise ValueError(f"projection must be coronal, sagittal, axial or coronal+sagittal, got {self.projection}")
+        if self.projection not in (*AXES, "coronal+sagittal", "volume"):
+            raise ValueError(f"projection must be coronal, sagittal, axial, coronal+sagittal or volume, "
+                             f"got {self.projection}")
 
     def key(self) -> str:
         payload = json.dumps(self.describe(), sort_keys=True)
@@ -110,17 +111,22 @@ class CTPreprocess:
         """HU volume → resampled → masked → projected (HU, 2-D)."""
         hu = sitk.GetArrayFromImage(resample(image, self.shape_zyx, self.spacing_zyx))
         mask = body_mask(hu, self.body_threshold) if self.use_body_mask else None
+        if self.projection == "volume":
+            return np.where(mask, hu, AIR_HU) if mask is not None else hu
         views = ("coronal", "sagittal") if self.projection == "coronal+sagittal" else (self.projection,)
         return np.concatenate([mip(hu, mask, view, self.slab) for view in views], axis=1)
 
     def __call__(self, image: sitk.Image) -> np.ndarray:
-        """A CT volume (SimpleITK, HU) → float32 [0, 1] square image of image_size."""
+        """A CT volume (SimpleITK, HU) → float32 [0, 1] square image of image_size (or, for projection='volume',
+        the masked volume on the resampled grid)."""
         projection = self.project(image)
         if self.upper_percentile is not None:
             projection = clip_percentiles(projection, 0.0, self.upper_percentile)
         projection = np.clip(projection, self.lower_hu, None)
         low, high = self.lower_hu, float(projection.max())
         scaled = (projection - low) / (high - low) if high > low else minmax(projection)
+        if self.projection == "volume":
+            return scaled.astype(np.float32)
         return resize(scaled.astype(np.float32), self.image_size, self.interpolation)
 
     def from_file(self, path: str) -> np.ndarray:
