@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=256, help="radiograph size in pixels (square)")
     parser.add_argument("--broken-each", type=int, default=None, help="broken files of each kind (default n/150)")
-    parser.add_argument("--ct-dir", type=Path, default=None, help="folder with cxr.nii.gz / mask.nii.gz (default: fetch)")
+    parser.add_argument("--ct-dir", type=Path, default=None,
+                        help="folder with cxr.nii.gz / mask.nii.gz (default: fetch)")
     parser.add_argument("--volumes", choices=["nifti", "dicom"], help="also write altered 3-D volumes (CT study)")
     parser.add_argument("--volume-shape", type=int, nargs=3, default=[96, 96, 96], metavar=("Z", "Y", "X"))
     parser.add_argument("--quiet", action="store_true")

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import EXPECTED_REJECTS, SALT
 from radscreen.io.dicom import DicomReadError, read_header
 from radscreen.manifests.pseudonym import pseudonymise
+
+from conftest import EXPECTED_REJECTS, SALT
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,12 +11,13 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from hydra_helpers import run_script
 from radscreen.data.datamodules import ImageDataModule
 from radscreen.interpret.align import register, transform_parameters, warp
 from radscreen.interpret.cam import TaskOutput, compute_maps, resolve_layers
 from radscreen.interpret.compare import similarity
 from radscreen.models.module import RadscreenModule
+
+from hydra_helpers import run_script
 
 SQUARE = (slice(8, 24), slice(8, 24))  # rows, columns of the bright square in positives
 TASK = {"square": {"name": "square", "column": "square", "kind": "binary", "positive": [1]}}

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-import pandas as pd
-
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 
@@ -131,8 +130,9 @@ def test_ct_manifest_from_series_folders_with_rejects(tmp_path):
 
 
 def test_gaussian_nll_predicted_sd_grows_with_injected_noise(tmp_path, cache_root):
-    from hydra_helpers import compose_train, tiny_overrides
     from radscreen.training.run import train
+
+    from hydra_helpers import compose_train, tiny_overrides
     from synthetic import make_noise_cohort
 
     manifest = make_noise_cohort(tmp_path / "noise")

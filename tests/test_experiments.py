@@ -8,9 +8,10 @@ import pytest
 import timm
 import torch
 
-from hydra_helpers import ROOT, compose_train, tiny_overrides
 from radscreen.training.checks import ConfigError
 from radscreen.training.run import train
+
+from hydra_helpers import ROOT, compose_train, tiny_overrides
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import SALT
 from radscreen.manifests.importers import import_metadata
 from radscreen.manifests.pseudonym import pseudonymise
+
+from conftest import SALT
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SALT
 from radscreen.manifests.build import ClinicalJoin, build_manifest
 from radscreen.manifests.scan import ScanOptions
 from radscreen.phantoms.cxr import BROKEN_REASONS, make_cohort
 from radscreen.phantoms.drr import body_mask, line_integral, project_tissues, render
 from radscreen.phantoms.fetch import FILES, fetch_ct
 from radscreen.phantoms.subjects import sample_subjects
+
+from conftest import SALT
 
 NEUTRAL = {"thickness": 1.0, "bone_factor": 1.0, "lung_density": 1.0, "aortic_calcification": 0.0,
            "cartilage_calcification": 0.0, "rotation_deg": 0.0, "body_scale": 1.0, "height_loss": 0.0,

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
-from conftest import gradient_image
 from radscreen.io.dicom import read_pixels
 from radscreen.io.dicom_write import write_radiograph
 from radscreen.preprocess.cxr import CXRPreprocess
 from radscreen.preprocess.geometry import RoiBox, crop_roi, resize
 from radscreen.preprocess.intensity import clip_percentiles, minmax, percentiles, zscore
+
+from conftest import gradient_image
 
 
 @pytest.mark.parametrize("dtype,high", [(np.uint8, 255), (np.uint16, 4095), (np.uint16, 65535), (np.int16, 3000)])

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hydra_helpers import run_script
 from radscreen.probes.ablation import gradient_ranking, removal_analysis, removal_table
 from radscreen.probes.embeddings import join_manifest, load_embeddings, save_embeddings
 from radscreen.probes.probes import cross_validate, infer_target, make_probe, patient_folds, prepared
+
+from hydra_helpers import run_script
 
 
 def synthetic(n_patients: int = 400, dims: int = 64, seed: int = 0, redundant: bool = False):
@@ -27,7 +28,8 @@ def synthetic(n_patients: int = 400, dims: int = 64, seed: int = 0, redundant: b
     frame = pd.DataFrame({"image_id": [f"i{k}" for k in range(2 * n_patients)],
                           "patient_id": np.repeat([f"p{k}" for k in range(n_patients)], 2),
                           "age_years": 50 + 10 * s + 5 * rng.normal(size=2 * n_patients),
-                          "sex": np.where(sex == 1, "F", "M"), "bmd_class": np.where(s < -0.5, "osteoporosis", "normal")})
+                          "sex": np.where(sex == 1, "F", "M"),
+                          "bmd_class": np.where(s < -0.5, "osteoporosis", "normal")})
     return frame, features.astype(np.float32)
 
 

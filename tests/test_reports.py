@@ -86,7 +86,8 @@ def test_agegap_groups_and_tests_equal_scipy():
     expected = stats.chi2_contingency(pd.crosstab(frame.sex, frame.age_gap_group).to_numpy())[1]
     assert cat["p_value"].iloc[0] == pytest.approx(expected, rel=1e-12)
     cont = continuous_table(frame, ["bmi"])
-    groups = [frame.loc[frame.age_gap_group == g, "bmi"] for g in ("young-predicted", "well-predicted", "old-predicted")]
+    names = ("young-predicted", "well-predicted", "old-predicted")
+    groups = [frame.loc[frame.age_gap_group == g, "bmi"] for g in names]
     assert cont["p_value"].iloc[0] == pytest.approx(stats.kruskal(*groups).pvalue, rel=1e-12)
 
 

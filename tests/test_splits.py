@@ -10,8 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radscreen.manifests.splits import (PatientLeakError, SplitConfig, apply_filters, assign_folds, balance,
-                                        check_patient_disjoint, make_splits, split_patients, subsample)
+from radscreen.manifests.splits import (
+    PatientLeakError,
+    SplitConfig,
+    apply_filters,
+    assign_folds,
+    balance,
+    check_patient_disjoint,
+    make_splits,
+    split_patients,
+    subsample,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

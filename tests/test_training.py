@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from hydra_helpers import compose_train, run_script, tiny_overrides
 from radscreen.models.backbones import block_groups
 from radscreen.models.module import RadscreenModule, load_module
 from radscreen.training.run import train
+
+from hydra_helpers import compose_train, run_script, tiny_overrides
 
 AGE = {"age": {"name": "age", "column": "age_years", "kind": "regression", "loss": "mse"}}
 OSTEO = {"osteo": {"name": "osteo", "column": "bmd_class", "kind": "binary", "positive": ["osteoporosis"]}}
@@ -104,7 +104,8 @@ def test_predicted_age_fusion_uses_frozen_age_model(tmp_path):
     age_model = RadscreenModule(tasks=AGE, backbone=TINY)
     checkpoint = tmp_path / "age.ckpt"
     torch.save({"state_dict": age_model.state_dict(), "hyper_parameters": dict(age_model.hparams)}, checkpoint)
-    fused = RadscreenModule(tasks=OSTEO, backbone=TINY, fusion={"inputs": ["predicted_age"], "age_model": str(checkpoint)})
+    fused = RadscreenModule(tasks=OSTEO, backbone=TINY,
+                            fusion={"inputs": ["predicted_age"], "age_model": str(checkpoint)})
     assert fused.heads["osteo"].in_features == fused.backbone.num_features + 1
     assert not any(p.requires_grad for p in fused.fusion.age_model.parameters())
     # the fused checkpoint reloads without the age model's file

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from radscreen.io.dicom import DicomReadError
-from radscreen.preprocess.cxr import CXRPreprocess
 from radscreen.preprocess.ct import CTPreprocess
+from radscreen.preprocess.cxr import CXRPreprocess
 from radscreen.utils.parallel import map_with_progress
 
 SCALE = 65535.0
@@ -79,7 +79,8 @@ def _save_atomic(target: Path, array: np.ndarray) -> None:
         raise
 
 
-def _build_one(item: tuple[str, str], directory: Path, preprocess: CXRPreprocess | CTPreprocess) -> tuple[str, str | None]:
+def _build_one(item: tuple[str, str], directory: Path,
+               preprocess: CXRPreprocess | CTPreprocess) -> tuple[str, str | None]:
     """Preprocess and store one image; (image_id, None) or (image_id, reason)."""
     image_id, path = item
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from torchmetrics import Metric, MetricCollection
-from torchmetrics.classification import (AUROC, Accuracy, F1Score, Precision, Recall, Specificity)
+from torchmetrics.classification import AUROC, Accuracy, F1Score, Precision, Recall, Specificity
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, PearsonCorrCoef, R2Score
 
 from radscreen.tasks import Task

@@ -10,7 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from radscreen.evaluation import plots
-from radscreen.evaluation.analysis import EVAL_SPLITS, Run, load_run, metrics_with_ci, subgroup_table, validation_threshold
+from radscreen.evaluation.analysis import (
+    EVAL_SPLITS,
+    Run,
+    load_run,
+    metrics_with_ci,
+    subgroup_table,
+    validation_threshold,
+)
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}

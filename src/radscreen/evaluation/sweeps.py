@@ -33,7 +33,8 @@ def collect_jobs(multirun_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summarize_jobs(jobs: pd.DataFrame, metrics: list[str] | None = None, over: tuple[str, ...] = ("seed",)) -> pd.DataFrame:
+def summarize_jobs(jobs: pd.DataFrame, metrics: list[str] | None = None,
+                   over: tuple[str, ...] = ("seed",)) -> pd.DataFrame:
     """Group jobs by every override except `over` (seeds) and report mean, SD and count of each metric."""
     metric_columns = metrics or [c for c in jobs.columns if c.startswith(("test/", "external/", "val/"))
                                  and not c.endswith("_loss")]

@@ -41,5 +41,6 @@ def warp(array: np.ndarray, transform: sitk.Transform, reference: np.ndarray) ->
 def transform_parameters(transform: sitk.Transform) -> list[float]:
     """Flat parameters of a (possibly composite) registration transform, for saving."""
     if isinstance(transform, sitk.CompositeTransform):
-        return [p for i in range(transform.GetNumberOfTransforms()) for p in transform.GetNthTransform(i).GetParameters()]
+        return [p for i in range(transform.GetNumberOfTransforms())
+                for p in transform.GetNthTransform(i).GetParameters()]
     return list(transform.GetParameters())

@@ -82,9 +82,9 @@ def cam_command(cfg: DictConfig) -> Path:
         index = chosen[start:start + options.batch_size]
         batch = [batches[i] for i in index]
         for name, group in groups.items():
-            maps[name].append(compute_maps(wrapper, group, torch.stack([b["image"] for b in batch]), options.method,
-                                           torch.stack([b["age"] for b in batch]), torch.stack([b["sex"] for b in batch]),
-                                           options.class_name, options.batch_size))
+            stacked = {key: torch.stack([b[key] for b in batch]) for key in ("image", "age", "sex")}
+            maps[name].append(compute_maps(wrapper, group, stacked["image"], options.method, stacked["age"],
+                                           stacked["sex"], options.class_name, options.batch_size))
     maps = {name: np.concatenate(parts) for name, parts in maps.items()}
     if options.per_layer:
         maps["mean_of_layers"] = np.mean([maps[n] for n in groups], axis=0)

@@ -7,7 +7,7 @@ from datetime import date
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, UID, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 SOP_CLASS = {
     "CR": UID("1.2.840.10008.5.1.4.1.1.1"),  # Computed Radiography Image Storage

@@ -13,7 +13,7 @@ import pydicom
 import SimpleITK as sitk
 
 from radscreen.io.volume import VolumeReadError, is_volume_file, series_files
-from radscreen.manifests.labels import LabelError, MAX_PLAUSIBLE_AGE, normalise_sex
+from radscreen.manifests.labels import MAX_PLAUSIBLE_AGE, LabelError, normalise_sex
 from radscreen.manifests.pseudonym import pseudonymise
 from radscreen.manifests.scan import demographics
 from radscreen.manifests.schema import conform
@@ -87,7 +87,8 @@ def scan_ct_folder(options: CTScanOptions, workers: int | None = None,
     return manifest, pd.DataFrame(rejects, columns=["path", "reason"])
 
 
-def import_nifti(table: pd.DataFrame, root: str | os.PathLike, salt: str, cohort: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+def import_nifti(table: pd.DataFrame, root: str | os.PathLike, salt: str,
+                 cohort: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows of a CSV (path, patient_id, age_years, sex[, study_date]) describing NIfTI/MHA volumes under root →
     (manifest, rejects). Files are checked by reading their header only."""
     missing = [c for c in ("path", "patient_id", "age_years", "sex") if c not in table]
@@ -116,7 +117,8 @@ def import_nifti(table: pd.DataFrame, root: str | os.PathLike, salt: str, cohort
         if reason:
             rejects.append({"path": path, "reason": reason})
             continue
-        rows.append({"image_id": pseudonymise(path, salt, prefix="i"), "patient_id": pseudonymise(record["patient_id"], salt),
+        rows.append({"image_id": pseudonymise(path, salt, prefix="i"),
+                     "patient_id": pseudonymise(record["patient_id"], salt),
                      "path": path, "modality": "CT", "age_years": float(age), "sex": sex,
                      "study_date": record.get("study_date", ""), "cohort": cohort})
     manifest = conform(pd.DataFrame(rows)) if rows else pd.DataFrame(rows)

@@ -36,7 +36,8 @@ def create_backbone(
         if name not in VIDEO_MODELS:
             raise ValueError(f"unknown 3-D backbone '{name}': choose one of {sorted(VIDEO_MODELS)}")
         if weights != "none":
-            raise ValueError("3-D backbones have no ImageNet weights here: use backbone.weights=none or model.init_from")
+            raise ValueError("3-D backbones have no ImageNet weights here: use backbone.weights=none "
+                             "or model.init_from")
         return VideoResNet3D(name, in_chans=in_chans, drop_rate=drop_rate)
     if weights not in WEIGHTS:
         raise ValueError(f"backbone.weights must be one of {WEIGHTS}, got '{weights}'")

@@ -54,7 +54,8 @@ class DemographicFusion(nn.Module):
         columns = []
         for name in self.inputs:
             if name == "age":
-                value = self._age_z(age if age is not None else torch.full((batch,), float("nan"), device=features.device))
+                missing = torch.full((batch,), float("nan"), device=features.device)
+                value = self._age_z(age if age is not None else missing)
             elif name == "sex":
                 value = torch.nan_to_num((sex.float() - 0.5) * 2 if sex is not None
                                          else torch.zeros(batch, device=features.device), nan=0.0)

@@ -41,7 +41,8 @@ def alter(image: sitk.Image, labels: np.ndarray, ids: dict, subject: pd.Series, 
     lung = np.isin(labels, ids["lung"])
     hu[lung] = 1000.0 * (subject["lung_density"] * (1 + hu[lung] / 1000.0) - 1)
     aorta = np.flatnonzero(np.isin(labels, ids["aorta"]))
-    calcified = rng.choice(aorta, int(len(aorta) * subject["aortic_calcification"]), replace=False) if len(aorta) else []
+    n_calcified = int(len(aorta) * subject["aortic_calcification"])
+    calcified = rng.choice(aorta, n_calcified, replace=False) if len(aorta) else []
     hu.flat[calcified] = 1000.0
     altered = sitk.GetImageFromArray(hu)
     altered.CopyInformation(image)

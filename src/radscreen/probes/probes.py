@@ -46,7 +46,8 @@ def infer_target(frame: pd.DataFrame, column: str, bins: Sequence[float] | None 
     return Target(column, "continuous" if continuous else "categorical")
 
 
-def patient_folds(groups: np.ndarray, strata: np.ndarray, k: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def patient_folds(groups: np.ndarray, strata: np.ndarray, k: int = 10,
+                  seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified k-fold (train, test) index pairs where no patient is on both sides (StratifiedGroupKFold)."""
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     folds = list(splitter.split(np.zeros(len(groups)), strata, groups))

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-
 # Overrides that may differ between a run and its resumption: where to resume, and how long to train.
 RESUME_FREE = ("ckpt_path=", "hydra.", "trainer.max_epochs=", "trainer.min_epochs=", "trainer.max_time=",
                "trainer.max_steps=")

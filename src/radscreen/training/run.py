@@ -82,7 +82,8 @@ def evaluate_checkpoint(checkpoint: str | Path, datamodule: ImageDataModule, tra
         for name, task in module.tasks.items():
             labelled = frame.dropna(subset=[f"{name}_target"])
             if task.loss == "gaussian_nll" and split != "train" and len(labelled):
-                scores = uncertainty_scores(labelled[f"{name}_target"], labelled[f"{name}_pred"], labelled[f"{name}_var"])
+                scores = uncertainty_scores(labelled[f"{name}_target"], labelled[f"{name}_pred"],
+                                            labelled[f"{name}_var"])
                 metrics.update({f"{split}/{name}_{key}": value for key, value in scores.items()})
     return {k: float(v) for k, v in metrics.items()}
 
