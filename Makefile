@@ -20,11 +20,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: install
-	$(BIN)/python -m ruff check src scripts tests train.py eval.py
+	$(BIN)/python -m ruff check src scripts tests benchmarks train.py eval.py
 
 demo: install
 	$(BIN)/python scripts/demo.py
