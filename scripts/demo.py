@@ -61,6 +61,8 @@ def write_result(timings: dict[str, float], n: int) -> Path:
         "Step timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()) +
         f"; total {sum(timings.values()):.0f}.", "",
         f"Runs: {OUT / 'age'}, {OUT / 'osteo_transfer_age'}, evaluation {OUT / 'eval'}.",
+        f"Full report (thresholds from validation, 95 % CIs, subgroups, figures): "
+        f"{OUT / 'eval' / 'report' / 'report.html'}",
     ]
     result = OUT / "result.md"
     result.write_text("\n".join(lines) + "\n")
