@@ -64,16 +64,16 @@ def cam_command(cfg: DictConfig) -> Path:
     layers = resolve_layers(module.backbone, names)
     wrapper = TaskOutput(module, task)
 
-    batches = [dataset[i] for i in range(len(dataset))]
-    images = torch.stack([b["image"] for b in batches])
-    with torch.no_grad():
-        pred = module.decode(module(images, torch.stack([b["age"] for b in batches]),
-                                    torch.stack([b["sex"] for b in batches])))[task.name]["pred"].numpy()
+    loader = datamodule.prediction_loader(options.split)
+    with torch.no_grad():  # predictions in batches, to choose which images to explain
+        pred = np.concatenate([module.decode(module(b["image"], b["age"], b["sex"]))[task.name]["pred"].numpy()
+                               for b in loader])
     target = dataset.targets[task.name]
     chosen = select_rows(dataset.frame, pred if task.kind != "multiclass" else pred.argmax(1), target, task.kind,
                          options.select, options.threshold)[: options.max_images]
     if not len(chosen):
         raise ValueError(f"no image of split '{options.split}' is {options.select}")
+    batches = {i: dataset[i] for i in chosen}  # only the selected images are loaded
     out = Path(options.out) if options.out else find_run_dir(Path(cfg.ckpt_path)) / "cam"
     (out / "maps").mkdir(parents=True, exist_ok=True)
     groups = {f"layer_{n}": [layer] for n, layer in zip(names, layers)} if options.per_layer else {"all": layers}

@@ -52,7 +52,7 @@ def apply_filters(df: pd.DataFrame, filters: Mapping[str, object] | None) -> pd.
                 keep &= values >= rule["min"]
             if rule.get("max") is not None:
                 keep &= values <= rule["max"]
-        elif isinstance(rule, (list, tuple)) or hasattr(rule, "__iter__") and not isinstance(rule, str):
+        elif isinstance(rule, (list, tuple, set)):
             keep &= values.isin(list(rule))
         else:
             keep &= values == rule
