@@ -67,7 +67,7 @@ def strata_of(target: Target, y: pd.Series, n_bins: int = 5) -> np.ndarray:
 class MLPProbe:
     """A small torch MLP classifier (width × depth, ReLU, dropout), trained with Adam on standardised inputs."""
 
-    def __init__(self, width: int = 256, depth: int = 1, epochs: int = 60, lr: float = 1e-3, batch_size: int = 512,
+    def __init__(self, width: int = 256, depth: int = 1, epochs: int = 20, lr: float = 1e-3, batch_size: int = 512,
                  dropout: float = 0.1, weight_decay: float = 1e-4, seed: int = 0) -> None:
         self.width, self.depth, self.epochs, self.lr = width, depth, epochs, lr
         self.batch_size, self.dropout, self.weight_decay, self.seed = batch_size, dropout, weight_decay, seed
