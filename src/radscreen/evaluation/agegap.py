@@ -55,10 +55,7 @@ def continuous_table(frame: pd.DataFrame, variables: list[str], group: str = "ag
 
 def density_plots(frame: pd.DataFrame, variables: list[str], folder: Path, group: str = "age_gap_group") -> list[Path]:
     """One kernel-density plot per continuous variable, a curve per age-gap group."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from radscreen.utils.figures import plt, save_figure
 
     paths = []
     for variable in variables:
@@ -70,10 +67,5 @@ def density_plots(frame: pd.DataFrame, variables: list[str], folder: Path, group
                 ax.plot(grid, stats.gaussian_kde(v)(grid), label=f"{name} (n={len(v)})")
         ax.set(xlabel=variable, ylabel="density", title=f"{variable} by age-gap group")
         ax.legend(fontsize=8)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"agegap_{variable}.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(fig, folder / f"agegap_{variable}.png"))
     return paths

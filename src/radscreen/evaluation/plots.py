@@ -5,25 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve  # noqa: E402
-
-from radscreen.evaluation.analysis import labelled  # noqa: E402
-from radscreen.tasks import Task  # noqa: E402
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+from radscreen.evaluation.analysis import labelled
+from radscreen.tasks import Task
+from radscreen.utils.figures import plt
+from radscreen.utils.figures import save_figure as _save
 
 
 def age_scatter(frame: pd.DataFrame, task: Task, path: Path, title: str) -> Path:

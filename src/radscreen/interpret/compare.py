@@ -29,10 +29,7 @@ def similarity_table(maps: dict[str, np.ndarray]) -> pd.DataFrame:
 
 
 def side_by_side(maps: dict[str, np.ndarray], path: str | Path, background: np.ndarray | None = None) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from radscreen.utils.figures import plt, save_figure
 
     fig, axes = plt.subplots(1, len(maps), figsize=(4 * len(maps), 4), squeeze=False)
     for ax, (name, heatmap) in zip(axes[0], maps.items()):
@@ -41,9 +38,4 @@ def side_by_side(maps: dict[str, np.ndarray], path: str | Path, background: np.n
         ax.imshow(heatmap, cmap="jet", alpha=0.5 if background is not None else 1.0)
         ax.set_title(name)
         ax.axis("off")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

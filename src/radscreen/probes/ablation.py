@@ -96,10 +96,7 @@ def removal_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def removal_plot(results: pd.DataFrame, path: str | Path) -> Path:
     """Line plot of each task's mean score against the share of dimensions removed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from radscreen.utils.figures import plt, save_figure
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for (task, metric), part in results.groupby(["task", "metric"], sort=False):
@@ -107,9 +104,4 @@ def removal_plot(results: pd.DataFrame, path: str | Path) -> Path:
         ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=3, label=f"{task} ({metric})")
     ax.set(xlabel="dimensions removed (%)", ylabel="score", title="Feature removal by input-gradient rank")
     ax.legend(fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
