@@ -84,6 +84,19 @@ def test_registration_recovers_a_known_shift():
     assert np.abs(restored - fixed)[10:-10, 10:-10].mean() < 0.02
 
 
+def test_mask_registration_recovers_a_known_shift_of_a_phantom():
+    from radscreen.phantoms.drr import load_ct_projections, render
+    from radscreen.phantoms.fetch import fetch_ct
+
+    neutral = {"thickness": 1.0, "bone_factor": 1.0, "lung_density": 1.0, "aortic_calcification": 0.0,
+               "cartilage_calcification": 0.0, "rotation_deg": 0.0, "body_scale": 0.85, "height_loss": 0.0,
+               "shift_x": 0.0, "shift_y": 0.0, "exposure": 1.0}
+    fixed = render(load_ct_projections(fetch_ct(), 128), neutral, None).astype(np.float32) / 4095
+    moving = cv2.warpAffine(fixed, np.float32([[1, 0, -4], [0, 1, 6]]), (128, 128))
+    angle, tx, ty = transform_parameters(register(fixed, moving, "rigid", on="mask"))[-3:]
+    assert abs(tx + 4) < 1 and abs(ty - 6) < 1 and abs(angle) < 0.02
+
+
 def test_map_similarity():
     a = np.random.default_rng(0).random((32, 32)).astype(np.float32)
     same = similarity(a, a)

@@ -6,22 +6,38 @@ import numpy as np
 import SimpleITK as sitk
 
 TRANSFORMS = ("rigid", "affine", "none")
+TARGETS = ("image", "mask")
 
 
-def register(fixed: np.ndarray, moving: np.ndarray, kind: str = "rigid", iterations: int = 200) -> sitk.Transform:
-    """Transform mapping `fixed` coordinates into `moving` (SimpleITK convention), by Mattes mutual information
-    on the images themselves; rigid = rotation + translation (Euler2D), affine = 2-D affine."""
+def body_mask_2d(image: np.ndarray) -> np.ndarray:
+    """Foreground of a radiograph or projection (Otsu threshold of the smoothed image), as float 0/1."""
+    smoothed = sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(image.astype(np.float32)), 1.0)
+    return sitk.GetArrayFromImage(sitk.OtsuThreshold(smoothed, 0, 1)).astype(np.float32)
+
+
+def register(fixed: np.ndarray, moving: np.ndarray, kind: str = "rigid", iterations: int = 200,
+             on: str = "image") -> sitk.Transform:
+    """Transform mapping `fixed` coordinates into `moving` (SimpleITK convention); rigid = rotation + translation
+    (Euler2D), affine = 2-D affine. on='image': Mattes mutual information of the images; on='mask': mean squares
+    of their Otsu foreground masks (robust to contrast differences between images)."""
     if kind not in TRANSFORMS:
         raise ValueError(f"alignment must be one of {TRANSFORMS}, got '{kind}'")
+    if on not in TARGETS:
+        raise ValueError(f"alignment target must be one of {TARGETS}, got '{on}'")
     if kind == "none":
         return sitk.Transform(2, sitk.sitkIdentity)
+    if on == "mask":
+        fixed, moving = body_mask_2d(fixed), body_mask_2d(moving)
     fixed_image, moving_image = sitk.GetImageFromArray(fixed.astype(np.float32)), sitk.GetImageFromArray(
         moving.astype(np.float32))
     base = sitk.Euler2DTransform() if kind == "rigid" else sitk.AffineTransform(2)
     initial = sitk.CenteredTransformInitializer(fixed_image, moving_image, base,
                                                 sitk.CenteredTransformInitializerFilter.GEOMETRY)
     method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    if on == "mask":
+        method.SetMetricAsMeanSquares()
+    else:
+        method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-4, numberOfIterations=iterations)
     method.SetOptimizerScalesFromPhysicalShift()

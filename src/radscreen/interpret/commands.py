@@ -91,7 +91,7 @@ def cam_command(cfg: DictConfig) -> Path:
     ids = [dataset.image_ids[i] for i in chosen]
     originals = np.stack([cache.load(dataset.cache_dir, i) for i in ids])
     reference = originals[0]
-    transforms = [register(reference, image, options.align) for image in originals]
+    transforms = [register(reference, image, options.align, on=options.align_on) for image in originals]
     aligned_images = np.stack([warp(image, t, reference) for image, t in zip(originals, transforms)])
     pd.DataFrame({"image_id": ids, "parameters": [json.dumps(transform_parameters(t)) for t in transforms]}).to_csv(
         out / "alignment.csv", index=False)
