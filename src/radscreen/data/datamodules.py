@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -180,19 +179,5 @@ class ImageDataModule(pl.LightningDataModule):
 
 
 def _tuples(mapping: Mapping) -> dict:
-    """Config lists → tuples (SplitConfig is hashable/frozen-friendly); nested mappings become dicts."""
-    out = {}
-    for key, value in dict(mapping).items():
-        if isinstance(value, (list, tuple)):
-            out[key] = tuple(value)
-        elif isinstance(value, Mapping):
-            out[key] = {k: (list(v) if isinstance(v, (list, tuple)) else dict(v) if isinstance(v, Mapping) else v)
-                        for k, v in value.items()}
-        else:
-            out[key] = value
-    return out
-
-
-def default_cache_root() -> str:
-    """$RADSCREEN_CACHE or ./cache."""
-    return os.environ.get("RADSCREEN_CACHE", "cache")
+    """Split settings from config: lists become tuples (fractions, stratify, balance_by); the rest as given."""
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in dict(mapping).items()}

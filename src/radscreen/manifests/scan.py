@@ -46,10 +46,6 @@ class ScanSummary:
     rejected: Counter = field(default_factory=Counter)
     raw_id_in_path: int = 0
 
-    @property
-    def n_rejected(self) -> int:
-        return sum(self.rejected.values())
-
 
 def _safe_code(value: str) -> str:
     """A header code (modality, view) fit for a reason string, or 'other' when it looks free-text."""

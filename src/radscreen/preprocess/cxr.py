@@ -35,7 +35,7 @@ class CXRPreprocess:
 
     def key(self) -> str:
         """Short hash of the parameters and pipeline version: the cache folder's name."""
-        payload = json.dumps({"version": PIPELINE_VERSION, **asdict(self)}, sort_keys=True)
+        payload = json.dumps(self.describe(), sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     def describe(self) -> dict:

@@ -17,11 +17,11 @@ def prediction_frame(batches: Sequence[Mapping], frame: pd.DataFrame, tasks: Map
     """Rows of `frame` (by image_id) with, per task, `<task>_target`, `<task>_pred` (years, or P(positive)),
     `<task>_var` (Gaussian NLL variance, years²), or for multiclass `<task>_prob_<class>` and the argmax class."""
     ids = [i for batch in batches for i in batch["image_id"]]
-    out = frame.set_index("image_id").loc[ids, [c for c in CONTEXT_COLUMNS if c in frame.columns]].reset_index()
+    rows = frame.set_index("image_id").loc[ids]  # manifest rows in prediction order, looked up once
+    out = rows[[c for c in CONTEXT_COLUMNS if c in frame.columns]].reset_index()
     for name, task in tasks.items():
         outputs = {k: torch.cat([b["outputs"][name][k] for b in batches]).numpy() for k in batches[0]["outputs"][name]}
-        target = task.encode(frame.set_index("image_id").loc[ids, task.column]) \
-            if task.column in frame.columns else np.full(len(ids), np.nan)
+        target = task.encode(rows[task.column]) if task.column in rows.columns else np.full(len(ids), np.nan)
         if task.kind == "multiclass":
             out[f"{name}_target"] = pd.Series(target).map(dict(enumerate(task.classes)))
             for k, cls in enumerate(task.classes):
