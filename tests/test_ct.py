@@ -78,6 +78,19 @@ def real_ct():
     return sitk.ReadImage(str(fetch_ct() / "cxr.nii.gz"))
 
 
+def test_synthetic_chest_ct_preprocessing(synthetic_ct_dir):
+    ct = sitk.ReadImage(str(synthetic_ct_dir / "cxr.nii.gz"))
+    config = CTPreprocess(image_size=64, shape_zyx=(32, 64, 64))
+    hu = sitk.GetArrayFromImage(resample(ct, config.shape_zyx))
+    mask = body_mask(hu)
+    assert mask.reshape(len(mask), -1).mean(axis=1).min() > 0.15  # the trunk in every slice
+    table = (hu > 200).mean(axis=2) > 0.6  # (z, y) rows dense across most of the width: the table slab
+    assert table.any() and not mask[table].any() and hu[~mask].mean() < -700
+    image = config(ct)
+    assert image.shape == (64, 64) and image.min() >= 0 and image.max() == pytest.approx(1.0)
+
+
+@pytest.mark.realdata
 def test_real_chest_ct_body_mask_and_mip(real_ct):
     config = CTPreprocess(image_size=112, shape_zyx=(64, 128, 128))
     hu = sitk.GetArrayFromImage(resample(real_ct, config.shape_zyx))
@@ -135,15 +148,17 @@ def test_gaussian_nll_predicted_sd_grows_with_injected_noise(tmp_path, cache_roo
     from hydra_helpers import compose_train, tiny_overrides
     from synthetic import make_noise_cohort
 
-    manifest = make_noise_cohort(tmp_path / "noise")
-    cfg = compose_train([*tiny_overrides(manifest, tmp_path, cache_root), "task=[age_gnll]", "trainer.max_epochs=25",
-                         "augment=none", "model.scheduler=null", "data.image_size=40"], tmp_path)
+    # one true age for all: the marked half's labels carry 12 y of noise, the others 1 y; the SDs are what is learned
+    manifest = make_noise_cohort(tmp_path / "noise", n=300, size=32, ages=(50.0, 50.0))
+    cfg = compose_train([*tiny_overrides(manifest, tmp_path, cache_root), "task=[age_gnll]", "trainer.max_epochs=15",
+                         "augment=none", "model.scheduler=null", "trainer.deterministic=true"], tmp_path)
     metrics = train(cfg)
     predictions = pd.read_csv(tmp_path / "predictions_test.csv").merge(
         pd.read_csv(manifest)[["image_id", "noisy"]], on="image_id")
     sd = np.sqrt(predictions["age_var"])
     noisy, clean = sd[predictions["noisy"] == 1].mean(), sd[predictions["noisy"] == 0].mean()
-    assert noisy > 1.5 * clean, (noisy, clean)  # clean SDs also carry the model's own error
-    assert 8 < noisy < 16  # the injected label noise: SD 12 years
+    # seeds 0-4 gave noisy 10.1-13.3 y and noisy / clean 4.7-7.6: the bounds leave wide margins
+    assert noisy > 2.5 * clean, (noisy, clean)
+    assert 7 < noisy < 18, noisy  # the injected label noise: SD 12 years
     assert metrics["test/age_mean_sd"] == pytest.approx(sd.mean(), rel=1e-6)
     assert np.isfinite(metrics["test/age_sd_error_corr"])

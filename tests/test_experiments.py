@@ -39,23 +39,6 @@ def test_experiment_list_is_complete():
     assert expected <= set(EXPERIMENTS)
 
 
-@pytest.fixture(scope="module")
-def ct_cohort(tmp_path_factory) -> Path:
-    """A CT manifest of 16 phantom volumes (small grid) from the real chest CT."""
-    from radscreen.manifests.ct_scan import import_nifti
-    from radscreen.phantoms.ct import write_volumes
-    from radscreen.phantoms.fetch import fetch_ct
-    from radscreen.phantoms.subjects import sample_subjects
-
-    out = tmp_path_factory.mktemp("ct_phantoms")
-    table = write_volumes(sample_subjects(16, seed=5), out, fetch_ct(), shape_zyx=(32, 32, 32))
-    manifest, rejects = import_nifti(table, out / "volumes", salt="t")
-    assert rejects.empty
-    path = out / "volumes" / "ct.csv"
-    manifest.to_csv(path, index=False)
-    return path
-
-
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_fast_dev_run(experiment, cohort, ct_cohort, cache_root, upstream, tmp_path):
     manifest = ct_cohort if experiment.startswith("ct_") else cohort

@@ -78,6 +78,7 @@ def test_cohort_model_is_seeded_and_t_scores_fall_with_age_faster_in_women():
     assert set(a.bmd_class) == {"normal", "osteopenia", "osteoporosis"}
 
 
+@pytest.mark.realdata
 def test_fetch_is_verified_and_cached():
     folder = fetch_ct()
     assert {Path(n).name for n in FILES} <= {p.name for p in folder.iterdir()}

@@ -37,7 +37,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _cached(cache: Path) -> bool:
+def is_cached(cache: Path) -> bool:
+    """Whether `cache` holds the three files with the expected hashes (then fetch_ct downloads nothing)."""
     return all((cache / Path(name).name).is_file() and _sha256(cache / Path(name).name) == sha
                for name, sha in FILES.items())
 
@@ -45,7 +46,7 @@ def _cached(cache: Path) -> bool:
 def fetch_ct(cache: str | Path | None = None) -> Path:
     """Folder holding cxr.nii.gz, mask.nii.gz and structures.csv (downloaded and verified on first use)."""
     cache = Path(cache) if cache else default_cache()
-    if _cached(cache):
+    if is_cached(cache):
         return cache
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
