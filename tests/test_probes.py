@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from radscreen.probes.ablation import gradient_ranking, removal_analysis, removal_table
 from radscreen.probes.embeddings import join_manifest, load_embeddings, save_embeddings
 from radscreen.probes.probes import cross_validate, infer_target, make_probe, patient_folds, prepared
 
-from hydra_helpers import run_script
+from hydra_helpers import TEST_SEED, run_script
 
 
 def synthetic(n_patients: int = 400, dims: int = 64, seed: int = 0, redundant: bool = False):
@@ -37,10 +38,23 @@ def test_linear_probe_recovers_the_encoded_attribute():
     frame, features = synthetic()
     target = infer_target(frame, "age_years")
     assert target.kind == "continuous"
-    folds = cross_validate(target, frame, features, "linear", k=5)
+    folds = cross_validate(target, frame, features, "linear", k=5, seed=TEST_SEED)
     assert folds["r2"].mean() == pytest.approx(0.8, abs=0.05)
-    sex = cross_validate(infer_target(frame, "sex"), frame, features, "logistic", k=5)
+    sex = cross_validate(infer_target(frame, "sex"), frame, features, "logistic", k=5, seed=TEST_SEED)
     assert sex["roc_auc"].mean() > 0.97
+
+
+def test_mlp_probe_folds_and_weights_come_from_the_seed_alone():
+    frame, features = synthetic(n_patients=120, dims=16)
+    target = infer_target(frame, "sex")
+    runs = []
+    for seed in (TEST_SEED, TEST_SEED, TEST_SEED + 1):
+        torch.manual_seed(100 + len(runs))  # whatever the global generator holds, it neither matters nor changes
+        before = torch.get_rng_state()
+        runs.append(cross_validate(target, frame, features, "mlp", k=3, seed=seed, mlp={"epochs": 3}))
+        assert torch.equal(torch.get_rng_state(), before)
+    pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=True)
+    assert not runs[0]["roc_auc"].equals(runs[2]["roc_auc"])
 
 
 def test_folds_never_split_a_patient():
@@ -56,14 +70,14 @@ def test_gradient_ranking_puts_informative_dimensions_first():
         target = infer_target(frame, column)
         _, x, y, _, _ = prepared(target, frame, features)
         x = (x - x.mean(0)) / x.std(0)
-        model = make_probe(probe, target, mlp={"epochs": 30}).fit(x, y)
+        model = make_probe(probe, target, TEST_SEED, mlp={"epochs": 30}).fit(x, y)
         assert set(gradient_ranking(model, x)[: len(informative)]) == informative, column
 
 
 def test_removing_top_dimensions_drops_the_audited_attribute_only():
     frame, features = synthetic()
     results = removal_analysis(infer_target(frame, "sex"), frame, features, infer_target(frame, "age_years"),
-                               probe="logistic", percentages=[0, 5], k=5)
+                               probe="logistic", percentages=[0, 5], k=5, seed=TEST_SEED)
     mean = results.groupby(["task", "removed"])["value"].mean()
     assert mean[("sex", 0)] > 0.97 and mean[("sex", 5)] < 0.65  # 4 of 64 dims hold sex
     assert mean[("age_years", 5)] == pytest.approx(mean[("age_years", 0)], abs=0.03)  # reference untouched
@@ -74,7 +88,7 @@ def test_removing_top_dimensions_drops_the_audited_attribute_only():
 def test_redundant_encoding_survives_removal():
     frame, features = synthetic(redundant=True)
     results = removal_analysis(infer_target(frame, "sex"), frame, features, probe="logistic",
-                               percentages=[0, 50], k=5, mode="zero")
+                               percentages=[0, 50], k=5, mode="zero", seed=TEST_SEED)
     mean = results.groupby("removed")["value"].mean()
     assert mean[0] > 0.95 and mean[0] - mean[50] < 0.05  # the seed papers' finding
 

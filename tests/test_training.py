@@ -127,7 +127,7 @@ def test_gaussian_nll_reports_finite_variances(cohort, cache_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_eval_reproduces_train_metrics_and_resume_finds_last(cohort, cache_root, tmp_path):
+def test_eval_reproduces_train_metrics(cohort, cache_root, tmp_path):
     common = [f"data.manifest={cohort}", "data.image_size=32", "data.num_workers=0", "data.batch_size=16",
               "backbone=test_resnet", "trainer=cpu", "logger=csv", "callbacks=none", f"paths.log_dir={tmp_path}/logs",
               f"paths.cache_dir={cache_root}", "data.show_progress=false", "trainer.enable_progress_bar=false"]
@@ -147,12 +147,6 @@ def test_eval_reproduces_train_metrics_and_resume_finds_last(cohort, cache_root,
     assert (eval_dir / "report" / "report.html").exists()
     resolved = (run_dir / "config_resolved.yaml").read_text()
     assert "${" not in resolved and str(cohort) in resolved
-    # resume: the same command with ckpt_path=last continues this run's last checkpoint
-    resumed = run_script("train.py", *common, "trainer.max_epochs=3", "ckpt_path=last")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming from" in resumed.stdout + resumed.stderr and str(run_dir) in resumed.stdout + resumed.stderr
-    newest = max((tmp_path / "logs" / "train" / "runs").iterdir())
-    assert torch.load(newest / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 2
 
 
 @pytest.mark.slow

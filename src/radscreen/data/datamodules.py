@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader
 
 from radscreen.data import cache
 from radscreen.data.datasets import CachedImageDataset
+from radscreen.data.randomness import EpochSeededSampler
 from radscreen.manifests.schema import read_manifest
 from radscreen.manifests.splits import EXTERNAL, SplitConfig, make_splits
 from radscreen.preprocess.ct import CTPreprocess
@@ -34,6 +36,7 @@ class ImageDataModule(pl.LightningDataModule):
     age (B,) in years and sex (B,) 1 = female / 0 = male (NaN when unknown), image_id (list).
     Test loaders: the internal test split, then the external set when there is one
     (rows with split == 'external' in the manifest, or `external_manifest`).
+    `seed` fixes the training order of each epoch and each sample's augmentation (radscreen.data.randomness).
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class ImageDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         cache_workers: int | None = None,
         show_progress: bool = True,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.manifest_path = str(manifest)
@@ -77,6 +81,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.pin_memory = pin_memory
         self.cache_workers = cache_workers
         self.show_progress = show_progress
+        self.seed = int(seed)
         self.frame: pd.DataFrame | None = None
         self._loaded: pd.DataFrame | None = None
         self._prepared = False
@@ -132,22 +137,39 @@ class ImageDataModule(pl.LightningDataModule):
             rows = self.frame[self.frame["split"] == name]
             if len(rows):
                 transform = self.train_transform if name == "train" else self.eval_transform
-                self.datasets[name] = CachedImageDataset(rows, directory, self.tasks, transform, self.in_chans)
+                self.datasets[name] = CachedImageDataset(rows, directory, self.tasks, transform, self.in_chans,
+                                                         seed=self.seed)
         log.info("dataset sizes: %s", {k: len(v) for k, v in self.datasets.items()})
 
     # ----------------------------------------------------------------- loaders
     def _loader(self, name: str, shuffle: bool, dataset: CachedImageDataset | None = None) -> DataLoader:
+        """Training loaders shuffle with EpochSeededSampler; every loader draws its worker seeds from its own
+        generator, so loading never advances the global torch generator that dropout uses."""
         if name not in self.datasets:
             raise ValueError(f"the '{name}' split is empty: check the split fractions and filters in conf/data/")
+        dataset = dataset or self.datasets[name]
+        sampler = None
+        if shuffle:
+            sampler = EpochSeededSampler(dataset, self.seed)
+            # Lightning creates the first iterator (and loader workers prefetch from it) before it calls set_epoch:
+            # a resumed run must draw its first epoch's order from that epoch, not from epoch 0
+            sampler.set_epoch(self._epoch_to_train())
         return DataLoader(
-            dataset or self.datasets[name],
+            dataset,
             batch_size=self.batch_size if shuffle else self.eval_batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             drop_last=shuffle and len(self.datasets[name]) > self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.seed),
         )
+
+    def _epoch_to_train(self) -> int:
+        """The epoch Lightning is about to train: the one it passes to set_epoch (a resumed run's next epoch)."""
+        if self.trainer is None:
+            return 0
+        return int(self.trainer.fit_loop.epoch_progress.current.processed)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

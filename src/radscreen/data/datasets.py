@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from radscreen.data import cache
+from radscreen.data.randomness import SampleKey, seed_transform, split_key
 from radscreen.preprocess.intensity import zscore
 from radscreen.tasks import IGNORE_INDEX, Task
 
@@ -28,6 +29,8 @@ class CachedImageDataset(Dataset):
     image: float32 tensor (in_chans, H, W) — or (in_chans, Z, Y, X) for CT volumes — z-scored per image after
     augmentation.
     targets: {task name: scalar tensor} encoded by each Task (NaN / ignore index when missing).
+    Keys are row indices or `(index, epoch)` pairs (radscreen.data.randomness.EpochSeededSampler); the augmentation
+    of a row draws from generators seeded by (seed, epoch, index), whichever process loads it.
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class CachedImageDataset(Dataset):
         tasks: Mapping[str, Task],
         transform: Callable | None = None,
         in_chans: int = 1,
+        seed: int = 0,
     ) -> None:
         if in_chans not in (1, 3):
             raise ValueError(f"in_chans must be 1 or 3 (grey stacked), got {in_chans}")
@@ -45,6 +49,7 @@ class CachedImageDataset(Dataset):
         self.cache_dir = Path(cache_dir)
         self.transform = transform
         self.in_chans = in_chans
+        self.seed = seed
         self.targets = {name: task.encode(self.frame[task.column]) if task.column in self.frame
                         else _missing_targets(task, len(self.frame)) for name, task in tasks.items()}
         self.age, self.sex = demographics(self.frame)
@@ -52,15 +57,18 @@ class CachedImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.frame)
 
-    def load_image(self, index: int) -> np.ndarray:
-        """The cached [0, 1] image of row `index`, augmented when a transform is set (H, W float32)."""
+    def load_image(self, index: int, epoch: int = 0) -> np.ndarray:
+        """The cached [0, 1] image of row `index`, augmented when a transform is set (H, W float32); the
+        augmentation is the one of (seed, epoch, index)."""
         image = cache.load(self.cache_dir, self.image_ids[index])
         if self.transform is not None:
+            seed_transform(self.transform, self.seed, epoch, index)
             image = self.transform(image=np.ascontiguousarray(image))["image"]
         return image
 
-    def __getitem__(self, index: int) -> dict:
-        image = torch.from_numpy(zscore(self.load_image(index))).unsqueeze(0)
+    def __getitem__(self, key: int | SampleKey) -> dict:
+        index, epoch = split_key(key)
+        image = torch.from_numpy(zscore(self.load_image(index, epoch))).unsqueeze(0)
         if self.in_chans == 3:
             image = image.expand(3, *image.shape[1:]).contiguous()
         return {

@@ -20,10 +20,12 @@ from radscreen.models.heads import make_head
 from radscreen.models.losses import task_loss
 from radscreen.models.transfer import freeze_all_but_last_blocks, frozen_norm_layers, load_backbone_weights
 from radscreen.tasks import IGNORE_INDEX, Task, as_tasks
+from radscreen.utils.rng_state import capture_rng_states, restore_rng_states
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+RNG_STATES_KEY = "radscreen_rng_states"
 
 
 class RadscreenModule(pl.LightningModule):
@@ -197,6 +199,22 @@ class RadscreenModule(pl.LightningModule):
     def on_fit_start(self) -> None:
         if self.hparams.channels_last and self.device.type == "cuda":
             self.backbone.to(memory_format=torch.channels_last)
+
+    # ------------------------------------------------------------------ exact resume
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Every checkpoint carries the global generator states of the moment it was written (epoch end)."""
+        checkpoint[RNG_STATES_KEY] = capture_rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Keep the saved generator states until training resumes (restored at the next epoch start, after
+        Lightning's sanity check), so the redone epochs draw the dropout masks of the uninterrupted run."""
+        self._resumed_rng_states = checkpoint.get(RNG_STATES_KEY)
+
+    def on_train_epoch_start(self) -> None:
+        states = getattr(self, "_resumed_rng_states", None)
+        if states is not None:
+            restore_rng_states(states)
+            self._resumed_rng_states = None
 
 
 def _plain(value):

@@ -74,8 +74,13 @@ class MLPProbe:
         self.model: torch.nn.Module | None = None
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> MLPProbe:
-        generator = torch.Generator().manual_seed(self.seed)
-        torch.manual_seed(self.seed)
+        """Train on (n, d) features and (n,) class indices; initialisation, batches and dropout come from the seed
+        alone, and the caller's global torch generator is left as it was."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return self._fit(x, y, torch.Generator().manual_seed(self.seed))
+
+    def _fit(self, x: np.ndarray, y: np.ndarray, generator: torch.Generator) -> MLPProbe:
         layers, width = [], x.shape[1]
         for _ in range(self.depth):
             layers += [torch.nn.Linear(width, self.width), torch.nn.ReLU(), torch.nn.Dropout(self.dropout)]

@@ -44,6 +44,10 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
         if value and not Path(value).is_file():
             raise ConfigError(f"ckpt_path={value} does not exist")
         return value
+    own = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if own.is_file():  # a fixed hydra.run.dir (e.g. a requeued cluster job): the folder's own last checkpoint
+        log.info("resuming from %s", own)
+        return str(own)
     overrides = _hydra_overrides()
     if overrides is None:
         raise ConfigError("ckpt_path=last works from train.py (it matches the command-line overrides)")
@@ -53,6 +57,21 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
         return None
     log.info("resuming from %s", found)
     return str(found)
+
+
+def keep_earlier_logs(logger_cfg: DictConfig | None) -> None:
+    """Loggers whose folder already holds logs (a run resumed in the same run folder) write a new version beside
+    them, `resumed_<n>`, instead of deleting them as Lightning's CSVLogger does with version ''."""
+    for cfg in (logger_cfg or {}).values():
+        if not isinstance(cfg, DictConfig) or cfg.get("version", None) != "" or "save_dir" not in cfg:
+            continue
+        folder = Path(cfg.save_dir) / str(cfg.get("name") or "")
+        if folder.is_dir() and any(folder.iterdir()):
+            n = 1
+            while (folder / f"resumed_{n}").exists():
+                n += 1
+            cfg.version = f"resumed_{n}"
+            log.info("%s already holds logs: this run logs to %s", folder, folder / cfg.version)
 
 
 def _instantiate_all(group: DictConfig | None) -> list:
@@ -114,6 +133,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     datamodule: ImageDataModule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    keep_earlier_logs(cfg.get("logger"))
     loggers = _instantiate_all(cfg.get("logger"))
     callbacks = [c for c in _instantiate_all(cfg.get("callbacks"))
                  if loggers or not isinstance(c, LearningRateMonitor)]
@@ -135,12 +155,20 @@ def train(cfg: DictConfig) -> dict[str, float]:
         torch.distributed.destroy_process_group()
     if cfg.get("evaluate", True) and best:
         metrics.update(evaluate_checkpoint(best, datamodule, cfg.trainer, output_dir))
-    write_metrics(metrics, output_dir, {"best_checkpoint": best, "monitor": cfg.monitor,
+    write_metrics(metrics, output_dir, {"best_checkpoint": _relative_to(best, output_dir), "monitor": cfg.monitor,
                                         "best_score": float(checkpoint_cb.best_model_score)
                                         if checkpoint_cb and checkpoint_cb.best_model_score is not None else None,
                                         "data": datamodule.describe()})
     print_metrics(metrics, f"{cfg.run_name}: {output_dir}")
     return metrics
+
+
+def _relative_to(path: str, folder: Path) -> str:
+    """`path` relative to the run folder when inside it (metrics.json then holds no machine-specific path)."""
+    try:
+        return str(Path(path).resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return path
 
 
 def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
