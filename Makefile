@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# One BLAS/OpenMP thread per test worker (override with OMP_NUM_THREADS=N): two workers that each start as many
+# threads as there are cores, plus their loader workers and train.py subprocesses, slow the suite by a third.
 test: install lint
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 lint: install
 	$(BIN)/python -m ruff check src scripts tests benchmarks train.py eval.py

@@ -16,8 +16,6 @@ from radscreen.interpret.cam import TaskOutput, compute_maps, resolve_layers
 from radscreen.interpret.compare import similarity
 from radscreen.models.module import RadscreenModule
 
-from hydra_helpers import run_script
-
 SQUARE = (slice(8, 24), slice(8, 24))  # rows, columns of the bright square in positives
 TASK = {"square": {"name": "square", "column": "square", "kind": "binary", "positive": [1]}}
 
@@ -128,26 +126,3 @@ def test_map_similarity():
     assert same["pearson"] == pytest.approx(1.0) and same["ssim"] == pytest.approx(1.0, abs=1e-5)
     other = similarity(a, np.random.default_rng(1).random((32, 32)).astype(np.float32))
     assert other["pearson"] < 0.2 and other["ssim"] < 0.3
-
-
-@pytest.mark.slow
-def test_cam_script_per_layer_on_a_regression_model(cohort, cache_root, tmp_path):
-    trained = run_script("train.py", f"data.manifest={cohort}", "data.image_size=64", "data.num_workers=0",
-                         "backbone=test_resnet", "trainer=cpu", "logger=none", "callbacks=none", "trainer.max_epochs=1",
-                         f"paths.log_dir={tmp_path}/logs", f"paths.cache_dir={cache_root}", "data.show_progress=false",
-                         "trainer.enable_progress_bar=false")
-    assert trained.returncode == 0, trained.stderr[-2000:]
-    run_dir = next((tmp_path / "logs").glob("train/runs/*"))
-    result = run_script("scripts/cam.py", f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}", "cam.per_layer=true",
-                        "cam.layers=[layer2,layer3]", "cam.max_images=6", f"paths.log_dir={tmp_path}/logs")
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = run_dir / "cam"
-    for name in ("layer_layer2", "layer_layer3", "mean_of_layers"):
-        assert np.load(out / f"{name}_average.npy").shape == (64, 64)
-        assert (out / f"{name}_average_unaligned.png").exists()
-    assert np.load(out / "maps" / "layer_layer2.npy").shape == (6, 64, 64)
-    assert len(pd.read_csv(out / "alignment.csv")) == 6
-    from radscreen.evaluation.report import ReportOptions, build_report
-
-    page = build_report(run_dir, options=ReportOptions(n_boot=0)).read_text()
-    assert "Class-activation maps" in page

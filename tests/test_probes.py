@@ -11,7 +11,7 @@ from radscreen.probes.ablation import gradient_ranking, removal_analysis, remova
 from radscreen.probes.embeddings import join_manifest, load_embeddings, save_embeddings
 from radscreen.probes.probes import cross_validate, infer_target, make_probe, patient_folds, prepared
 
-from hydra_helpers import TEST_SEED, run_script
+from hydra_helpers import TEST_SEED
 
 
 def synthetic(n_patients: int = 400, dims: int = 64, seed: int = 0, redundant: bool = False):
@@ -103,26 +103,3 @@ def test_embeddings_files_round_trip_and_join(tmp_path):
     rows, matched = join_manifest(ids[::-1], loaded[::-1], shuffled.iloc[:30])
     for i, image_id in enumerate(rows["image_id"]):
         assert np.array_equal(matched[i], features[int(image_id[1:])])
-
-
-@pytest.mark.slow
-def test_embed_and_probe_scripts(cohort, cache_root, tmp_path):
-    trained = run_script("train.py", f"data.manifest={cohort}", "data.image_size=32", "data.num_workers=0",
-                         "backbone=test_resnet", "trainer=cpu", "logger=none", "callbacks=none", "trainer.max_epochs=1",
-                         f"paths.log_dir={tmp_path}/logs", f"paths.cache_dir={cache_root}", "evaluate=false",
-                         "data.show_progress=false", "trainer.enable_progress_bar=false")
-    assert trained.returncode == 0, trained.stderr[-2000:]
-    checkpoint = next((tmp_path / "logs").glob("train/runs/*/checkpoints/last.ckpt"))
-    out = tmp_path / "emb.parquet"
-    embedded = run_script("scripts/embed.py", f"ckpt_path={checkpoint}", f"data.manifest={cohort}", f"out={out}",
-                          f"paths.log_dir={tmp_path}/logs")
-    assert embedded.returncode == 0, embedded.stderr[-2000:]
-    ids, features = load_embeddings(out)
-    assert len(ids) == len(pd.read_csv(cohort)) and features.shape[1] == 96  # every image; test_resnet width
-    probed = run_script("scripts/probe.py", f"embeddings={out}", f"manifest={cohort}", "targets=[age_years,sex]",
-                        "probes=[linear]", "folds=3", "removal.audited=sex", "removal.percentages=[0,10]",
-                        f"paths.log_dir={tmp_path}/logs")
-    assert probed.returncode == 0, probed.stderr[-2000:]
-    summary = pd.read_csv(next((tmp_path / "logs").glob("probe/runs/*/probe_summary.csv")))
-    assert set(summary["target"]) == {"age_years", "sex"}
-    assert next((tmp_path / "logs").glob("probe/runs/*/removal.png")).exists()

@@ -167,9 +167,9 @@ def test_ct_runs_repeat_exactly_with_the_patch_augmentation_and_on_volumes(exper
 
 # ---------------------------------------------------------------- kill and resume
 def _train_command(cohort: Path, cache_root: Path, log_dir: Path, run_name: str, extra: list[str]) -> list[str]:
-    return [sys.executable, str(ROOT / "train.py"), f"data.manifest={cohort}", "data.image_size=48",
+    return [sys.executable, str(ROOT / "train.py"), f"data.manifest={cohort}", "data.image_size=40",
             "data.num_workers=2", "data.batch_size=16", "data.show_progress=false", "backbone=test_resnet",
-            "head=thesis_mlp", "augment=thesis", "trainer=cpu", "trainer.deterministic=true", "trainer.max_epochs=6",
+            "head=thesis_mlp", "augment=thesis", "trainer=cpu", "trainer.deterministic=true", "trainer.max_epochs=5",
             "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "callbacks.progress_bar=null",
             "callbacks.model_summary=null", "callbacks.early_stopping.patience=3", "model.scheduler.patience=1",
             "logger=default", f"paths.log_dir={log_dir}", f"paths.cache_dir={cache_root}", f"run_name={run_name}",
