@@ -5,7 +5,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+# The stamp names pyproject.toml and this checkout: a venv shared by several clones (CI's cache) is re-pointed at
+# the clone that runs, since the editable install imports radscreen from the folder that installed it.
+STAMP := $(VENV)/.installed-$(shell { cat pyproject.toml; pwd; } | sha256sum | cut -c1-12)
 PYTEST_WORKERS ?= 2
 export RADSCREEN_SALT ?= radscreen-demo-salt
 

@@ -68,7 +68,8 @@ def test_augmentation_is_a_function_of_seed_epoch_and_index(cohort, cache_root, 
         train_set[key]  # other draws in between change nothing
     assert torch.equal(train_set[(5, 1)]["image"], reference)
     assert not torch.equal(train_set[(5, 2)]["image"], reference)  # another epoch, another augmentation
-    other_seed = CachedImageDataset(train_set.frame, train_set.cache_dir, {}, train_set.transform, seed=1)
+    other_seed = CachedImageDataset(train_set.frame, train_set.cache_dir, {}, train_set.transform,
+                                    seed=train_set.seed + 1)
     assert not torch.equal(other_seed[(5, 1)]["image"], reference)
 
 
