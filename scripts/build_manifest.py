@@ -14,11 +14,12 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from radscreen.manifests.build import ClinicalJoin, build_manifest, default_rejects_path
-from radscreen.manifests.clinical import ClinicalColumns
+from radscreen.manifests.build import ClinicalJoin, build_manifest, clinical_rejects_path, default_rejects_path
+from radscreen.manifests.clinical import ClinicalColumns, ClinicalTableError
+from radscreen.manifests.labels import BMD_CLASSES
 from radscreen.manifests.pseudonym import resolve_salt
 from radscreen.manifests.scan import ScanOptions, filter_by_values
-from radscreen.utils.console import console, print_counts
+from radscreen.utils.console import console, print_counts, print_error
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "scan" / "dicom.yaml"
 
@@ -75,11 +76,15 @@ def main(argv: list[str] | None = None) -> int:
             columns=ClinicalColumns(**columns),
         )
     rejects = args.rejects or default_rejects_path(args.out)
-    manifest, summary = build_manifest(
-        options, args.out, rejects=rejects, clinical=clinical,
-        dedupe=cfg.dedupe and not args.no_dedupe, workers=pick(args.workers, cfg.workers),
-        show_progress=not args.quiet,
-    )
+    try:
+        manifest, summary = build_manifest(
+            options, args.out, rejects=rejects, clinical=clinical,
+            dedupe=cfg.dedupe and not args.no_dedupe, workers=pick(args.workers, cfg.workers),
+            show_progress=not args.quiet,
+        )
+    except ClinicalTableError as exc:
+        print_error(str(exc))
+        return 2
     notes = []
     if summary.raw_id_in_path:
         notes.append(f"{summary.raw_id_in_path} file paths contain the raw PatientID: the manifest's path "
@@ -87,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     if clinical is not None:
         notes.append(f"{int(manifest['bmd_class'].notna().sum())} images have a DXA within "
                      f"±{clinical.window_days:g} days")
+        counts = manifest["bmd_class"].value_counts()
+        notes.append("WHO classes: " + ", ".join(f"{int(counts.get(c, 0))} {c}" for c in BMD_CLASSES)
+                     + f", {int(manifest['bmd_class'].isna().sum())} without")
+        rows = summary.clinical_rejected
+        if rows is not None and len(rows):
+            reasons = ", ".join(f"{n} {reason}" for reason, n in rows["reason"].value_counts().items())
+            notes.append(f"{len(rows)} clinical row(s) not used ({reasons}): {clinical_rejects_path(args.out)}")
     print_counts(f"manifest {args.out}", summary.taken, summary.rejected, notes)
     console.print(f"manifest: {args.out}\nrejects:  {rejects}")
     return 0

@@ -8,6 +8,10 @@
 import hydra
 from omegaconf import DictConfig
 
+from radscreen.utils.project_root import find_project_root
+
+find_project_root(__file__)
+
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="probe")
 def main(cfg: DictConfig) -> None:

@@ -12,7 +12,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-ROOT = Path(__file__).resolve().parents[1]
+from radscreen.utils.project_root import find_project_root
+
+ROOT = find_project_root(__file__)  # also sets $PROJECT_ROOT for configs composed in the tests
 CONF = str(ROOT / "conf")
 # the run seed of the training tests: `RADSCREEN_TEST_SEED=3 make test` checks that nothing passes by luck of seed 0
 TEST_SEED = int(os.environ.get("RADSCREEN_TEST_SEED", "0"))

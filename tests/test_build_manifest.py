@@ -112,6 +112,42 @@ def test_clinical_join_nearest_within_window(dicom_folder, tmp_path):
     assert reasons["site/p3.dcm"] == "no clinical record within the date window"
 
 
+def test_misspelled_clinical_column_stops_before_the_scan_with_the_close_name(dicom_folder, tmp_path):
+    clinical = tmp_path / "dxa.csv"
+    pd.DataFrame({"patient_id": ["PAT001"], "date": ["2020-02-01"], "t_score_ls": [-2.6], "tscore_fn": [-1.0],
+                  "t_score_th": [-0.5]}).to_csv(clinical, index=False)
+    out = tmp_path / "m.csv"
+    result = run_build(str(dicom_folder), "--out", str(out), "--clinical", str(clinical))
+    assert result.returncode == 2
+    message = (result.stdout + result.stderr).strip()
+    assert len(message.splitlines()) == 1 and message.startswith("error: clinical table ")
+    assert "lacks column(s) 't_score_fn' (did you mean 'tscore_fn'?)" in message
+    assert not out.exists()
+
+
+def test_unusable_clinical_rows_are_reported_and_classes_counted(dicom_folder, tmp_path):
+    clinical = tmp_path / "dxa.csv"
+    pd.DataFrame({
+        "patient_id": ["PAT001", "PAT002", "PAT003", "PAT004", ""],
+        "date": ["2020-02-01", "not a date", "2020-07-01", "2020-03-10", "2020-01-01"],
+        "t_score_ls": [-2.6, -0.2, -25.0, -1.5, -1.0],  # -25: an entry error
+        "t_score_fn": [-1.0, 0.1, -3.0, -1.8, -1.0],
+        "t_score_th": [-0.5, 0.0, -3.0, -2.0, -1.0],
+    }).to_csv(clinical, index=False)
+    out = tmp_path / "m.csv"
+    result = run_build(str(dicom_folder), "--out", str(out), "--clinical", str(clinical))
+    assert result.returncode == 0, result.stderr
+    rows = pd.read_csv(tmp_path / "m.clinical_rejects.csv")
+    assert dict(zip(rows["row"], rows["reason"])) == {3: "date does not parse", 4: "t_score_ls outside -6…+6",
+                                                      6: "missing patient id"}
+    assert "PAT00" not in (tmp_path / "m.clinical_rejects.csv").read_text()
+    manifest = pd.read_csv(out).set_index("path")
+    assert pd.isna(manifest.loc["site/p2.dcm", "bmd_class"]) and pd.isna(manifest.loc["site/p3.dcm", "bmd_class"])
+    text = " ".join(result.stderr.split())
+    assert "WHO classes: 0 normal, 1 osteopenia, 1 osteoporosis, 4 without" in text
+    assert "3 clinical row(s) not used" in text
+
+
 def test_header_reading_does_not_decode_pixels(dicom_folder, monkeypatch):
     import pydicom.dataset
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ from radscreen.models.backbones import block_groups
 from radscreen.models.module import RadscreenModule, load_module
 from radscreen.training.run import train
 
-from hydra_helpers import compose_train, run_script, tiny_overrides
+from hydra_helpers import ROOT, compose_train, run_script, tiny_overrides
 
 AGE = {"age": {"name": "age", "column": "age_years", "kind": "regression", "loss": "mse"}}
 OSTEO = {"osteo": {"name": "osteo", "column": "bmd_class", "kind": "binary", "positive": ["osteoporosis"]}}
@@ -150,17 +152,25 @@ def test_eval_reproduces_train_metrics(cohort, cache_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_multirun_sweep_writes_one_folder_per_job(cohort, cache_root, tmp_path):
-    result = run_script("train.py", "-m", f"data.manifest={cohort}", "data.image_size=32,40", "data.num_workers=0",
-                        "backbone=test_resnet", "trainer=cpu", "logger=none", "callbacks=none",
-                        "trainer.max_epochs=1", f"paths.log_dir={tmp_path}/logs", f"paths.cache_dir={cache_root}",
-                        "data.show_progress=false", "trainer.enable_progress_bar=false")
-    assert result.returncode == 0, result.stderr[-3000:]
-    jobs = sorted(p for p in next((tmp_path / "logs" / "train" / "multiruns").iterdir()).iterdir() if p.is_dir()
-                  and p.name.isdigit())
-    assert len(jobs) == 2
-    sizes = [json.loads((j / "metrics.json").read_text())["data"]["preprocess"]["image_size"] for j in jobs]
-    assert sizes == [32, 40]
+def test_multirun_sweep_as_the_readme_writes_it_from_any_folder(cohort, cache_root, tmp_path):
+    """`python train.py -m ... data.image_size=32,40` with the default log folder, started outside the project:
+    the sweep folder is found from the project root (it needed HydraConfig before the fix)."""
+    run_name = f"pytest_multirun_{os.getpid()}"
+    logs = ROOT / "logs" / run_name
+    try:
+        result = run_script("train.py", "-m", f"data.manifest={cohort}", "data.image_size=32,40",
+                            "data.num_workers=0", "backbone=test_resnet", "trainer=cpu", "logger=none",
+                            "callbacks=none", "trainer.max_epochs=1", f"paths.cache_dir={cache_root}",
+                            f"run_name={run_name}", "data.show_progress=false", "trainer.enable_progress_bar=false",
+                            cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        jobs = sorted(p for p in next((logs / "multiruns").iterdir()).iterdir() if p.is_dir() and p.name.isdigit())
+        assert len(jobs) == 2
+        sizes = [json.loads((j / "metrics.json").read_text())["data"]["preprocess"]["image_size"] for j in jobs]
+        assert sizes == [32, 40]
+        assert not (tmp_path / "logs").exists()  # nothing written where the command was started
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
 
 
 @pytest.mark.slow

@@ -32,6 +32,12 @@ def default_rejects_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.name.removesuffix(".csv") + ".rejects.csv")
 
 
+def clinical_rejects_path(out: str | os.PathLike) -> Path:
+    """`<name>.clinical_rejects.csv` beside the manifest: clinical rows not used, by CSV line, with the reason."""
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".csv") + ".clinical_rejects.csv")
+
+
 def build_manifest(
     options: ScanOptions,
     out: str | os.PathLike,
@@ -44,6 +50,10 @@ def build_manifest(
 ) -> tuple[pd.DataFrame, ScanSummary]:
     """Scan options.root and write the manifest (and its rejects report); return both in memory."""
     out = Path(out)
+    table = clinical_rows_rejected = None
+    if clinical is not None:  # checked before the scan: a wrong column fails at once, not after an hour of headers
+        table, clinical_rows_rejected = prepare_clinical(pd.read_csv(clinical.path), options.salt,
+                                                         clinical.columns, source=clinical.path)
     out.parent.mkdir(parents=True, exist_ok=True)
     rejects = Path(rejects) if rejects else default_rejects_path(out)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
@@ -56,7 +66,9 @@ def build_manifest(
         manifest, duplicates = drop_duplicates(manifest)
         extra_rejects.append(duplicates)
     if clinical is not None:
-        table = prepare_clinical(pd.read_csv(clinical.path), options.salt, clinical.columns)
+        summary.clinical_rejected = clinical_rows_rejected
+        if len(clinical_rows_rejected):
+            clinical_rows_rejected.to_csv(clinical_rejects_path(out), index=False)
         manifest = join_nearest(manifest, table, clinical.window_days)
         if clinical.require:
             unmatched = manifest["dxa_date"].isna()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -12,6 +13,11 @@ from radscreen.manifests.labels import NORMAL_MIN_T, OSTEOPOROSIS_MAX_T
 from radscreen.manifests.pseudonym import pseudonymise
 
 T_SCORE_COLUMNS = ("t_score_ls", "t_score_fn", "t_score_th")
+T_SCORE_RANGE = (-6.0, 6.0)  # DXA T-scores outside it are entry errors (units, sign, a Z-score column)
+
+
+class ClinicalTableError(ValueError):
+    """A clinical table that cannot be joined as configured (a missing column): one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -45,19 +51,57 @@ def add_bmd_labels(manifest: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def prepare_clinical(table: pd.DataFrame, salt: str, columns: ClinicalColumns = ClinicalColumns()) -> pd.DataFrame:
-    """Pseudonymise the patient column, parse dates, rename T-scores to the schema; raw IDs are dropped."""
-    missing = [c for c in (columns.patient_id, columns.date) if c not in table.columns]
-    if missing:
-        raise ValueError(f"clinical table lacks column(s): {', '.join(missing)}")
-    out = table.rename(columns={src: dst for dst, src in columns.t_scores.items()})
+def check_columns(table: pd.DataFrame, columns: ClinicalColumns = ClinicalColumns(), source: str = "") -> None:
+    """Every configured column must be in the table; a missing one is named with the table's closest column."""
+    wanted = [columns.patient_id, columns.date, *columns.t_scores.values()]
+    missing = [c for c in wanted if c not in table.columns]
+    if not missing:
+        return
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, [str(c) for c in table.columns], n=1, cutoff=0.6)
+        hints.append(f"'{name}' (did you mean '{close[0]}'?)" if close else f"'{name}'")
+    where = f"clinical table {source}" if source else "clinical table"
+    raise ClinicalTableError(f"{where} lacks column(s) {', '.join(hints)}; rename them in the CSV or set "
+                             "clinical.columns in conf/scan/dicom.yaml")
+
+
+def clinical_rejects(table: pd.DataFrame, columns: ClinicalColumns = ClinicalColumns()) -> pd.DataFrame:
+    """Rows that cannot be used, with the reason: `row` is the CSV line (the header is line 1); no identifier."""
+    reasons = pd.Series("", index=table.index, dtype="object")
+
+    def flag(mask: pd.Series, reason: str) -> None:
+        reasons[mask & (reasons == "")] = reason
+
+    ids = table[columns.patient_id]
+    flag(ids.isna() | (ids.astype(str).str.strip() == ""), "missing patient id")
+    raw_dates = table[columns.date]
+    dates = pd.to_datetime(raw_dates, errors="coerce", format="mixed")
+    flag(raw_dates.isna(), "missing date")
+    flag(dates.isna(), "date does not parse")
+    low, high = T_SCORE_RANGE
+    for column in columns.t_scores.values():
+        values = pd.to_numeric(table[column], errors="coerce")
+        flag(table[column].notna() & values.isna(), f"{column} is not a number")
+        flag((values < low) | (values > high), f"{column} outside {low:g}…{high:+g}")
+    bad = reasons != ""
+    return pd.DataFrame({"row": table.index[bad] + 2, "reason": reasons[bad]}).reset_index(drop=True)
+
+
+def prepare_clinical(table: pd.DataFrame, salt: str, columns: ClinicalColumns = ClinicalColumns(),
+                     source: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the columns, set aside unusable rows (clinical_rejects), pseudonymise the patient column, parse dates
+    and rename T-scores to the schema; raw IDs are dropped. Returns (usable rows, rejected rows with reasons)."""
+    check_columns(table, columns, source)
+    rejects = clinical_rejects(table, columns)
+    usable = table.drop(index=table.index[rejects["row"].to_numpy() - 2]) if len(rejects) else table
+    out = usable.rename(columns={src: dst for dst, src in columns.t_scores.items()})
     ids = out.pop(columns.patient_id)
-    out.insert(0, "patient_id", [pseudonymise(v, salt) if pd.notna(v) and str(v).strip() else pd.NA
-                                 for v in ids])
+    out.insert(0, "patient_id", [pseudonymise(v, salt) for v in ids])
     out["dxa_date"] = pd.to_datetime(out.pop(columns.date), errors="coerce", format="mixed")
     for column in T_SCORE_COLUMNS:
         out[column] = pd.to_numeric(out[column], errors="coerce") if column in out else np.nan
-    return out.dropna(subset=["patient_id", "dxa_date"]).reset_index(drop=True)
+    return out.reset_index(drop=True), rejects
 
 
 def join_nearest(manifest: pd.DataFrame, clinical: pd.DataFrame, window_days: float) -> pd.DataFrame:

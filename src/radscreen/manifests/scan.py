@@ -45,6 +45,7 @@ class ScanSummary:
     taken: int = 0
     rejected: Counter = field(default_factory=Counter)
     raw_id_in_path: int = 0
+    clinical_rejected: pd.DataFrame | None = None  # clinical rows not used (CSV line, reason), after a join
 
 
 def _safe_code(value: str) -> str:

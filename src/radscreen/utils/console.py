@@ -10,6 +10,11 @@ from rich.table import Table
 console = Console(stderr=True)
 
 
+def print_error(message: str) -> None:
+    """One line `error: …` on stderr, never wrapped (a path in it stays copyable)."""
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True, highlight=False)
+
+
 def print_counts(title: str, taken: int, rejected: Counter, notes: list[str] | None = None) -> None:
     """A table of how many rows were taken and how many rejected, by reason (most frequent first)."""
     table = Table(title=title, show_lines=False)
@@ -20,4 +25,4 @@ def print_counts(title: str, taken: int, rejected: Counter, notes: list[str] | N
         table.add_row(f"[red]rejected: {reason}", str(count))
     console.print(table)
     for note in notes or []:
-        console.print(f"[yellow]{note}")
+        console.print(f"[yellow]{note}", soft_wrap=True)
