@@ -148,6 +148,18 @@ def test_unusable_clinical_rows_are_reported_and_classes_counted(dicom_folder, t
     assert "3 clinical row(s) not used" in text
 
 
+def test_clinical_rows_are_counted_by_position_whatever_the_index():
+    from radscreen.manifests.clinical import prepare_clinical
+
+    table = pd.DataFrame({"patient_id": ["A", "B", "C"], "date": ["2020-01-01", "bad", "2020-02-02"],
+                          "t_score_ls": [-1.0, -2.0, -30.0], "t_score_fn": [0.0, 0.0, 0.0],
+                          "t_score_th": [0.0, 0.0, 0.0]}, index=[10, 10, 7])  # duplicated, unordered labels
+    usable, rejects = prepare_clinical(table, "s")
+    assert rejects.to_dict("records") == [{"row": 3, "reason": "date does not parse"},
+                                          {"row": 4, "reason": "t_score_ls outside -6…+6"}]
+    assert len(usable) == 1 and usable["t_score_ls"].tolist() == [-1.0]
+
+
 def test_header_reading_does_not_decode_pixels(dicom_folder, monkeypatch):
     import pydicom.dataset
 

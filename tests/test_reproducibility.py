@@ -101,6 +101,13 @@ def test_moved_checkpoint_state_copies_files_into_the_new_run(tmp_path):
     assert moved["last_model_path"] == str(new / "last.ckpt") and (new / "last.ckpt").is_file()
     assert list(moved["best_k_models"]) == [str(new / "best.ckpt")] and moved["dirpath"] == str(new)
     assert (old / "best.ckpt").is_file()  # the earlier run keeps its files
+    # checkpoints written by Lightning's ModelCheckpoint (runs before RunCheckpoint) restore into it, and back
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from radscreen.training.checkpoint import RunCheckpoint
+
+    settings = {"dirpath": str(new), "filename": "best", "monitor": "val/loss", "mode": "min", "save_last": True}
+    assert RunCheckpoint(**settings).state_key == ModelCheckpoint(**settings).state_key
 
 
 def test_a_run_resumed_in_its_own_folder_keeps_the_earlier_logs(tmp_path):

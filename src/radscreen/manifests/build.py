@@ -69,6 +69,8 @@ def build_manifest(
         summary.clinical_rejected = clinical_rows_rejected
         if len(clinical_rows_rejected):
             clinical_rows_rejected.to_csv(clinical_rejects_path(out), index=False)
+        else:
+            clinical_rejects_path(out).unlink(missing_ok=True)  # no stale list from an earlier build
         manifest = join_nearest(manifest, table, clinical.window_days)
         if clinical.require:
             unmatched = manifest["dxa_date"].isna()

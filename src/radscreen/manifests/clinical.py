@@ -84,8 +84,8 @@ def clinical_rejects(table: pd.DataFrame, columns: ClinicalColumns = ClinicalCol
         values = pd.to_numeric(table[column], errors="coerce")
         flag(table[column].notna() & values.isna(), f"{column} is not a number")
         flag((values < low) | (values > high), f"{column} outside {low:g}…{high:+g}")
-    bad = reasons != ""
-    return pd.DataFrame({"row": table.index[bad] + 2, "reason": reasons[bad]}).reset_index(drop=True)
+    bad = (reasons != "").to_numpy()
+    return pd.DataFrame({"row": np.flatnonzero(bad) + 2, "reason": reasons.to_numpy()[bad]})
 
 
 def prepare_clinical(table: pd.DataFrame, salt: str, columns: ClinicalColumns = ClinicalColumns(),
@@ -94,7 +94,9 @@ def prepare_clinical(table: pd.DataFrame, salt: str, columns: ClinicalColumns = 
     and rename T-scores to the schema; raw IDs are dropped. Returns (usable rows, rejected rows with reasons)."""
     check_columns(table, columns, source)
     rejects = clinical_rejects(table, columns)
-    usable = table.drop(index=table.index[rejects["row"].to_numpy() - 2]) if len(rejects) else table
+    keep = np.ones(len(table), dtype=bool)
+    keep[rejects["row"].to_numpy() - 2] = False  # rows are CSV lines: positions, whatever the frame's index
+    usable = table.iloc[keep]
     out = usable.rename(columns={src: dst for dst, src in columns.t_scores.items()})
     ids = out.pop(columns.patient_id)
     out.insert(0, "patient_id", [pseudonymise(v, salt) for v in ids])

@@ -23,6 +23,10 @@ class RunCheckpoint(ModelCheckpoint):
     and its folder is complete on its own.
     """
 
+    def _generate_state_key(self, **kwargs: Any) -> str:
+        """ModelCheckpoint's key, so checkpoints written by either class restore into the other."""
+        return f"{ModelCheckpoint.__qualname__}{kwargs!r}"
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved_dir = state_dict.get("dirpath")
         if saved_dir and self.dirpath and Path(saved_dir).resolve() != Path(self.dirpath).resolve():
