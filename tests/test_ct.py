@@ -11,7 +11,6 @@ import SimpleITK as sitk
 
 from radscreen.io.volume import VolumeReadError, read_volume, series_files
 from radscreen.io.volume_write import write_series
-from radscreen.phantoms.fetch import fetch_ct
 from radscreen.preprocess.ct import AIR_HU, CTPreprocess, body_mask, mip, resample
 
 
@@ -74,8 +73,8 @@ def test_resample_to_the_study_grid():
 
 
 @pytest.fixture(scope="module")
-def real_ct():
-    return sitk.ReadImage(str(fetch_ct() / "cxr.nii.gz"))
+def real_ct(real_ct_dir):
+    return sitk.ReadImage(str(real_ct_dir / "cxr.nii.gz"))
 
 
 def test_synthetic_chest_ct_preprocessing(synthetic_ct_dir):

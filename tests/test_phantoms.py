@@ -79,8 +79,9 @@ def test_cohort_model_is_seeded_and_t_scores_fall_with_age_faster_in_women():
 
 
 @pytest.mark.realdata
-def test_fetch_is_verified_and_cached():
-    folder = fetch_ct()
+def test_fetch_is_verified_and_cached(real_ct_dir):
+    folder = fetch_ct()  # cached: verified by hash, nothing downloaded
+    assert folder == real_ct_dir
     assert {Path(n).name for n in FILES} <= {p.name for p in folder.iterdir()}
     assert fetch_ct() == folder  # second call: no download
 

@@ -26,16 +26,20 @@ class ClinicalJoin:
     columns: ClinicalColumns = ClinicalColumns()
 
 
+def _beside(out: str | os.PathLike, suffix: str) -> Path:
+    """`<name><suffix>` in the manifest's folder (`<name>.csv` → `<name>.rejects.csv`)."""
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".csv") + suffix)
+
+
 def default_rejects_path(out: str | os.PathLike) -> Path:
     """`<name>.rejects.csv` beside the manifest."""
-    out = Path(out)
-    return out.with_name(out.name.removesuffix(".csv") + ".rejects.csv")
+    return _beside(out, ".rejects.csv")
 
 
 def clinical_rejects_path(out: str | os.PathLike) -> Path:
     """`<name>.clinical_rejects.csv` beside the manifest: clinical rows not used, by CSV line, with the reason."""
-    out = Path(out)
-    return out.with_name(out.name.removesuffix(".csv") + ".clinical_rejects.csv")
+    return _beside(out, ".clinical_rejects.csv")
 
 
 def build_manifest(

@@ -66,8 +66,17 @@ def check_columns(table: pd.DataFrame, columns: ClinicalColumns = ClinicalColumn
                              "clinical.columns in conf/scan/dicom.yaml")
 
 
-def clinical_rejects(table: pd.DataFrame, columns: ClinicalColumns = ClinicalColumns()) -> pd.DataFrame:
-    """Rows that cannot be used, with the reason: `row` is the CSV line (the header is line 1); no identifier."""
+def parse_dates(values: pd.Series) -> pd.Series:
+    """ISO or DICOM dates (any mix) as datetimes; NaT where a value does not parse."""
+    return pd.to_datetime(values, errors="coerce", format="mixed")
+
+
+def clinical_rejects(table: pd.DataFrame, columns: ClinicalColumns = ClinicalColumns(),
+                     dates: pd.Series | None = None) -> pd.DataFrame:
+    """Rows that cannot be used, with the reason: `row` is the CSV line (the header is line 1); no identifier.
+    `dates`: the date column already parsed (parse_dates), when the caller has it."""
+    table = table.reset_index(drop=True)
+    dates = parse_dates(table[columns.date]) if dates is None else dates.reset_index(drop=True)
     reasons = pd.Series("", index=table.index, dtype="object")
 
     def flag(mask: pd.Series, reason: str) -> None:
@@ -75,9 +84,7 @@ def clinical_rejects(table: pd.DataFrame, columns: ClinicalColumns = ClinicalCol
 
     ids = table[columns.patient_id]
     flag(ids.isna() | (ids.astype(str).str.strip() == ""), "missing patient id")
-    raw_dates = table[columns.date]
-    dates = pd.to_datetime(raw_dates, errors="coerce", format="mixed")
-    flag(raw_dates.isna(), "missing date")
+    flag(table[columns.date].isna(), "missing date")
     flag(dates.isna(), "date does not parse")
     low, high = T_SCORE_RANGE
     for column in columns.t_scores.values():
@@ -93,14 +100,16 @@ def prepare_clinical(table: pd.DataFrame, salt: str, columns: ClinicalColumns = 
     """Check the columns, set aside unusable rows (clinical_rejects), pseudonymise the patient column, parse dates
     and rename T-scores to the schema; raw IDs are dropped. Returns (usable rows, rejected rows with reasons)."""
     check_columns(table, columns, source)
-    rejects = clinical_rejects(table, columns)
+    table = table.reset_index(drop=True)  # rows are CSV lines: positions, whatever the frame's index
+    dates = parse_dates(table[columns.date])
+    rejects = clinical_rejects(table, columns, dates)
     keep = np.ones(len(table), dtype=bool)
-    keep[rejects["row"].to_numpy() - 2] = False  # rows are CSV lines: positions, whatever the frame's index
-    usable = table.iloc[keep]
-    out = usable.rename(columns={src: dst for dst, src in columns.t_scores.items()})
+    keep[rejects["row"].to_numpy() - 2] = False
+    out = table[keep].rename(columns={src: dst for dst, src in columns.t_scores.items()})
     ids = out.pop(columns.patient_id)
     out.insert(0, "patient_id", [pseudonymise(v, salt) for v in ids])
-    out["dxa_date"] = pd.to_datetime(out.pop(columns.date), errors="coerce", format="mixed")
+    out.pop(columns.date)
+    out["dxa_date"] = dates[keep]
     for column in T_SCORE_COLUMNS:
         out[column] = pd.to_numeric(out[column], errors="coerce") if column in out else np.nan
     return out.reset_index(drop=True), rejects
