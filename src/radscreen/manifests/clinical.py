@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from radscreen.errors import UserError
 from radscreen.manifests.labels import NORMAL_MIN_T, OSTEOPOROSIS_MAX_T
 from radscreen.manifests.pseudonym import pseudonymise
 
@@ -16,7 +17,7 @@ T_SCORE_COLUMNS = ("t_score_ls", "t_score_fn", "t_score_th")
 T_SCORE_RANGE = (-6.0, 6.0)  # DXA T-scores outside it are entry errors (units, sign, a Z-score column)
 
 
-class ClinicalTableError(ValueError):
+class ClinicalTableError(UserError, ValueError):
     """A clinical table that cannot be joined as configured (a missing column): one line for the user."""
 
 

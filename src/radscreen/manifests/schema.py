@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from radscreen.errors import UserError
+from radscreen.utils.tables import read_table, write_csv
+
 
 @dataclass(frozen=True)
 class Column:
@@ -61,13 +64,24 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
     return out[list(COLUMN_NAMES) + extras]
 
 
-def read_manifest(path: str) -> pd.DataFrame:
-    """Read a manifest CSV with the schema's dtypes (empty cells stay missing, never sentinels)."""
-    df = pd.read_csv(path, dtype={c.name: c.dtype for c in COLUMNS if c.dtype != "float64"},
-                     keep_default_na=True, low_memory=False)
+def read_manifest(path: str, what: str = "manifest") -> pd.DataFrame:
+    """Read a manifest CSV with the schema's dtypes (empty cells stay missing, never sentinels).
+
+    UserError (one line) when the file is missing, not a comma-separated table, lacks a required column, has no
+    rows or lists an image twice."""
+    df = read_table(path, what, required=REQUIRED,
+                    dtype={c.name: c.dtype for c in COLUMNS if c.dtype != "float64"},
+                    keep_default_na=True, low_memory=False)
+    if df.empty:
+        raise UserError(f"{what} {path} has a header but no rows")
+    duplicated = df["image_id"].duplicated(keep="first")
+    if duplicated.any():
+        rows = ", ".join(str(i + 2) for i in df.index[duplicated][:5])  # +2: the header is line 1
+        raise UserError(f"{what} {path} lists {int(duplicated.sum())} image_id(s) more than once (lines {rows}); "
+                        "each image must appear once (rebuild it, or drop the repeated rows)")
     return conform(df)
 
 
 def write_manifest(df: pd.DataFrame, path: str) -> None:
-    """Write a manifest CSV in schema order."""
-    conform(df).to_csv(path, index=False)
+    """Write a manifest CSV in schema order (atomically: a failed write leaves no half file)."""
+    write_csv(conform(df), path)

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from radscreen.errors import UserError
 from radscreen.evaluation.metrics import DEFAULT_MONITOR, metric_names
 from radscreen.tasks import as_tasks
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration that cannot run; the message says what to set."""
 
 
