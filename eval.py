@@ -1,5 +1,7 @@
 """Evaluate a checkpoint: python eval.py ckpt_path=RUN/checkpoints/best.ckpt [data.manifest=...]."""
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -10,10 +12,14 @@ find_project_root(__file__)
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
+    from radscreen.training.entry import job_guard
     from radscreen.training.run import evaluate
 
-    evaluate(cfg)
+    with job_guard():
+        evaluate(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    from radscreen.training.entry import run_hydra
+
+    run_hydra(main, Path(__file__).resolve().parent / "conf")

@@ -1,5 +1,7 @@
 """Train a radscreen model: python train.py experiment=NAME [key=value ...] (-m for sweeps)."""
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -10,10 +12,14 @@ find_project_root(__file__)
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from radscreen.training.entry import job_guard
     from radscreen.training.run import objective, train
 
-    return objective(cfg, train(cfg))
+    with job_guard():
+        return objective(cfg, train(cfg))
 
 
 if __name__ == "__main__":
-    main()
+    from radscreen.training.entry import run_hydra
+
+    run_hydra(main, Path(__file__).resolve().parent / "conf")

@@ -1,6 +1,8 @@
 #!/usr/bin/env python
 """Embeddings of every image of a manifest: python scripts/embed.py ckpt_path=CKPT data.manifest=M [out=...]."""
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -12,9 +14,13 @@ find_project_root(__file__)
 @hydra.main(version_base="1.3", config_path="../conf", config_name="embed")
 def main(cfg: DictConfig) -> None:
     from radscreen.probes.commands import embed_command
+    from radscreen.training.entry import job_guard
 
-    print(embed_command(cfg))
+    with job_guard():
+        print(embed_command(cfg))
 
 
 if __name__ == "__main__":
-    main()
+    from radscreen.training.entry import run_hydra
+
+    run_hydra(main, Path(__file__).resolve().parents[1] / "conf")

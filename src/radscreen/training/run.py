@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -12,7 +14,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelSummary, ProgressBar
 from rich.console import Console
 from rich.table import Table
 
@@ -22,6 +24,7 @@ from radscreen.models.module import load_module
 from radscreen.training.checks import ConfigError, check_required_files, resolve_monitor
 from radscreen.training.predictions import prediction_frame
 from radscreen.training.resume import find_last_checkpoint
+from radscreen.utils.tables import write_csv, write_text
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
@@ -74,6 +77,18 @@ def keep_earlier_logs(logger_cfg: DictConfig | None) -> None:
             log.info("%s already holds logs: this run logs to %s", folder, folder / cfg.version)
 
 
+def wanted_callbacks(callbacks: list, trainer_cfg: DictConfig, has_loggers: bool) -> list:
+    """The configured callbacks that fit the trainer settings: `trainer.enable_progress_bar=false` drops the
+    progress bar, `enable_model_summary=false` the summary and no logger the learning-rate monitor (Lightning
+    would refuse the first two, and the last has nothing to log to)."""
+    unwanted: list[type] = [] if has_loggers else [LearningRateMonitor]
+    if not trainer_cfg.get("enable_progress_bar", True):
+        unwanted.append(ProgressBar)
+    if not trainer_cfg.get("enable_model_summary", True):
+        unwanted.append(ModelSummary)
+    return [c for c in callbacks if not isinstance(c, tuple(unwanted))]
+
+
 def _instantiate_all(group: DictConfig | None) -> list:
     return [instantiate(c) for c in (group or {}).values() if isinstance(c, DictConfig) and "_target_" in c]
 
@@ -81,6 +96,7 @@ def _instantiate_all(group: DictConfig | None) -> list:
 def evaluate_checkpoint(checkpoint: str | Path, datamodule: ImageDataModule, trainer_cfg: DictConfig,
                         output_dir: Path, predict_splits: list[str] | None = None) -> dict[str, float]:
     """Validation, test and external metrics of a checkpoint on one device, and a predictions CSV per split."""
+    quiet_lightning()
     module = load_module(checkpoint)
     accelerator = trainer_cfg.get("accelerator", "auto")
     trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=trainer_cfg.get("precision", "32-true"),
@@ -97,7 +113,7 @@ def evaluate_checkpoint(checkpoint: str | Path, datamodule: ImageDataModule, tra
             continue
         batches = trainer.predict(module, dataloaders=datamodule.prediction_loader(split))
         frame = prediction_frame(batches, datamodule.frame, module.tasks)
-        frame.to_csv(output_dir / f"predictions_{split}.csv", index=False)
+        write_csv(frame, output_dir / f"predictions_{split}.csv")
         for name, task in module.tasks.items():
             labelled = frame.dropna(subset=[f"{name}_target"])
             if task.loss == "gaussian_nll" and split != "train" and len(labelled):
@@ -108,35 +124,57 @@ def evaluate_checkpoint(checkpoint: str | Path, datamodule: ImageDataModule, tra
 
 
 def write_metrics(metrics: dict, output_dir: Path, extra: dict | None = None) -> Path:
-    path = output_dir / METRICS_FILE
-    path.write_text(json.dumps({**(extra or {}), "metrics": metrics}, indent=2, sort_keys=True))
-    return path
+    """metrics.json of a run (written atomically)."""
+    return write_text(json.dumps({**(extra or {}), "metrics": metrics}, indent=2, sort_keys=True),
+                      output_dir / METRICS_FILE)
 
 
-def print_metrics(metrics: dict[str, float], title: str) -> None:
+class _DropAdvertisements(logging.Filter):
+    """Lightning's tip to install a cloud logger, printed by every Trainer: not information about the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in str(record.msg)
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's advertisements and its deprecation notice about its own code (torch's pytree LeafSpec,
+    printed at every loader) out of the console and train.log (idempotent)."""
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    rank_zero = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if not any(isinstance(f, _DropAdvertisements) for f in rank_zero.filters):
+        rank_zero.addFilter(_DropAdvertisements())
+
+
+def print_metrics(metrics: dict[str, float], title: str, paths: Mapping[str, str | Path]) -> None:
+    """The end-of-run table, then each path on a line of its own that is never wrapped (copyable)."""
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in sorted(metrics):
         if key.startswith(("val/", "test/", "external/")) and not key.endswith("_loss"):
             table.add_row(key, f"{metrics[key]:.4f}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for label, path in paths.items():
+        console.print(f"{label}: {path}", soft_wrap=True, highlight=False, markup=False)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, then (rank zero) evaluate the best checkpoint: returns the metrics (also in metrics.json)."""
+    quiet_lightning()
     check_required_files(cfg)
     resolve_monitor(cfg)
-    pl.seed_everything(cfg.seed, workers=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    log.info("seed %d", cfg.seed)
     output_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg)
 
     datamodule: ImageDataModule = instantiate(cfg.data)
+    datamodule.check_inputs()  # a wrong manifest, image folder or task column stops here, before any training
     model = instantiate(cfg.model)
     keep_earlier_logs(cfg.get("logger"))
     loggers = _instantiate_all(cfg.get("logger"))
-    callbacks = [c for c in _instantiate_all(cfg.get("callbacks"))
-                 if loggers or not isinstance(c, LearningRateMonitor)]
+    callbacks = wanted_callbacks(_instantiate_all(cfg.get("callbacks")), cfg.trainer, has_loggers=bool(loggers))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if trainer.is_global_zero:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -155,11 +193,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
         torch.distributed.destroy_process_group()
     if cfg.get("evaluate", True) and best:
         metrics.update(evaluate_checkpoint(best, datamodule, cfg.trainer, output_dir))
+    datamodule.write_selection(output_dir)
     write_metrics(metrics, output_dir, {"best_checkpoint": _relative_to(best, output_dir), "monitor": cfg.monitor,
                                         "best_score": float(checkpoint_cb.best_model_score)
                                         if checkpoint_cb and checkpoint_cb.best_model_score is not None else None,
                                         "data": datamodule.describe()})
-    print_metrics(metrics, f"{cfg.run_name}: {output_dir}")
+    print_metrics(metrics, cfg.run_name, {"run folder": output_dir})
     return metrics
 
 
@@ -205,6 +244,8 @@ def load_run_config(cfg: DictConfig) -> tuple[DictConfig, list[str]]:
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """eval.py: the run's own config + key=value overrides → metrics and predictions of the checkpoint."""
+    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
+        raise ConfigError("eval.py needs ckpt_path=RUN/checkpoints/best.ckpt (a checkpoint written by train.py)")
     checkpoint = Path(cfg.ckpt_path)
     run_cfg, overrides = load_run_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
@@ -214,9 +255,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule.prepare_data()
     datamodule.setup("test")
     metrics = evaluate_checkpoint(checkpoint, datamodule, run_cfg.trainer, output_dir)
+    datamodule.write_selection(output_dir)
     write_metrics(metrics, output_dir, {"checkpoint": str(checkpoint), "overrides": overrides,
                                         "data": datamodule.describe()})
-    print_metrics(metrics, f"eval of {checkpoint}: {output_dir}")
+    print_metrics(metrics, "eval", {"checkpoint": checkpoint, "eval folder": output_dir})
     report = cfg.get("report") or {}
     if report.get("enabled", False):
         from radscreen.evaluation.report import ReportOptions, build_report
