@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from radscreen.data import cache
+from radscreen.errors import UserError
 from radscreen.io.images import read_image
 from radscreen.manifests.build import build_manifest
 from radscreen.manifests.scan import ScanOptions
@@ -97,7 +98,7 @@ def test_datamodule_roi_and_missing_task_column(manifest, dicom_folder, tmp_path
     dm.setup("fit")
     assert len(dm.datasets["train"]) > 0
     _, bad = compose_data(path, dicom_folder, tmp_path, "task=[osteo_binary]")
-    with pytest.raises(ValueError, match="bmd_class"):
+    with pytest.raises(UserError, match="has no values in column bmd_class; osteoporosis labels come from the DXA"):
         bad.prepare_data()
 
 

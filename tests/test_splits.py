@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from radscreen.errors import UserError
 from radscreen.manifests.splits import (
     PatientLeakError,
     SplitConfig,
@@ -85,7 +86,7 @@ def test_filters_select_subgroups():
     df = cohort(200)
     sub = apply_filters(df, {"age_years": {"min": 40}, "bmd_class": ["normal", "osteoporosis"]})
     assert (sub["age_years"] >= 40).all() and set(sub["bmd_class"]) == {"normal", "osteoporosis"}
-    with pytest.raises(ValueError, match="unknown manifest column"):
+    with pytest.raises(UserError, match="data.split.filters names 'weight', which is not a manifest column"):
         apply_filters(df, {"weight": {"min": 1}})
 
 

@@ -25,6 +25,7 @@ from radscreen.utils.parallel import map_with_progress
 
 SCALE = 65535.0
 FAILURES_FILE = "failures.csv"
+MISSING_FILE = "image file not found"
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ def _build_one(item: tuple[str, str], directory: Path,
                preprocess: CXRPreprocess | CTPreprocess) -> tuple[str, str | None]:
     """Preprocess and store one image; (image_id, None) or (image_id, reason)."""
     image_id, path = item
+    if not os.path.isfile(path):
+        return image_id, MISSING_FILE
     try:
         image = preprocess.from_file(path)
     except DicomReadError as exc:

@@ -19,14 +19,17 @@ from torch.utils.data import DataLoader
 
 from radscreen.data import cache
 from radscreen.data.datasets import CachedImageDataset
+from radscreen.data.inputs import check_image_root, check_some_images_exist, check_task_columns
 from radscreen.data.randomness import EpochSeededSampler
 from radscreen.manifests.schema import read_manifest
-from radscreen.manifests.splits import EXTERNAL, SplitConfig, make_splits
+from radscreen.manifests.splits import EXTERNAL, SelectionLog, SplitConfig, make_splits
 from radscreen.preprocess.ct import CTPreprocess
 from radscreen.preprocess.cxr import CXRPreprocess
 from radscreen.tasks import Task, as_tasks
+from radscreen.utils.tables import write_csv
 
 log = logging.getLogger(__name__)
+SELECTION_FILE = "selection.csv"
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -87,25 +90,34 @@ class ImageDataModule(pl.LightningDataModule):
         self._prepared = False
         self.datasets: dict[str, CachedImageDataset] = {}
         self.cache_failures = pd.DataFrame(columns=["image_id", "path", "reason"])
+        self.selection = SelectionLog()  # what filters, balancing, subsets and the cache dropped, per split
 
     # ----------------------------------------------------------------- preparation
     def _load(self) -> pd.DataFrame:
-        """Manifest(s) with split columns, external rows marked 'external', task columns checked (read once)."""
+        """Manifest(s) with split columns, external rows marked 'external', task columns checked (read once).
+
+        Mistakes in the inputs (a missing manifest or image folder, a task column the manifest lacks, image
+        paths that exist nowhere) raise UserError before anything is cached or trained."""
         if self._loaded is not None:
             return self._loaded
-        manifest = read_manifest(self.manifest_path).assign(_root=self.image_root)
-        empty = [t.column for t in self.tasks.values()
-                 if t.column not in manifest.columns or manifest[t.column].notna().sum() == 0]
-        if empty:
-            raise ValueError(f"task column(s) {empty} missing or empty in manifest {self.manifest_path} "
-                             "(osteoporosis labels need build_manifest.py --clinical)")
-        frame = make_splits(manifest, self.split)
+        manifest = read_manifest(self.manifest_path, "data.manifest").assign(_root=self.image_root)
+        check_image_root(self.image_root, "data.image_root")
+        check_task_columns(manifest, self.tasks, self.manifest_path)
+        frame = make_splits(manifest, self.split, self.selection)
         if self.external_manifest:
-            external = read_manifest(self.external_manifest)
+            external = read_manifest(self.external_manifest, "data.external_manifest")
             root = self.external_image_root or str(Path(self.external_manifest).parent)
+            check_image_root(root, "data.external_image_root")
             frame = pd.concat([frame, external.assign(split=EXTERNAL, _root=root)], ignore_index=True)
+        for root, rows in frame.groupby("_root", sort=False):
+            key = "data.external_manifest" if rows["split"].eq(EXTERNAL).all() else "data.manifest"
+            check_some_images_exist(rows, root, key)
         self._loaded = frame.reset_index(drop=True)
         return self._loaded
+
+    def check_inputs(self) -> None:
+        """Read and check the manifest(s) now (train.py calls it before building the trainer)."""
+        self._load()
 
     def prepare_data(self) -> None:
         """Build the cache for every image that any split may use (Lightning calls this on rank zero)."""
@@ -117,7 +129,8 @@ class ImageDataModule(pl.LightningDataModule):
                     for root, rows in frame.groupby("_root", sort=False)]
         failed = pd.concat(failures, ignore_index=True)
         if len(failed):
-            log.warning("%d image(s) failed to preprocess and are dropped; see %s", len(failed),
+            reasons = ", ".join(f"{n} {reason}" for reason, n in failed["reason"].value_counts().items())
+            log.warning("%d image(s) could not be preprocessed and are left out (%s); see %s", len(failed), reasons,
                         cache.cache_directory(self.cache_root, self.preprocess) / cache.FAILURES_FILE)
         self._prepared = True
 
@@ -130,9 +143,17 @@ class ImageDataModule(pl.LightningDataModule):
         present = cache.available(directory, frame["image_id"].astype(str))
         if not present.all():
             dropped = frame.loc[~present]
-            log.warning("%d image(s) have no cached array (failed or never built) and are left out", len(dropped))
             self.cache_failures = dropped[["image_id", "path"]].assign(reason="not in cache")
+        for name, in_split in frame.groupby("split", observed=True, sort=False)["image_id"]:
+            kept = int(present.loc[in_split.index].sum())
+            self.selection.record("cache", str(name), len(in_split), kept, "(unreadable or missing image files)")
         self.frame = frame.loc[present].drop(columns="_root").reset_index(drop=True)
+        for name, task in self.tasks.items():
+            labelled = self.frame[task.column].notna() if task.column in self.frame else False
+            for split, rows in self.frame.assign(_labelled=labelled).groupby("split", observed=True, sort=False):
+                if not rows["_labelled"].all():
+                    log.info("%d of %d images of %s have no %s label: kept, not counted in %s's loss or metrics",
+                             int((~rows["_labelled"]).sum()), len(rows), split, task.column, name)
         for name in ("train", "val", "test", EXTERNAL):
             rows = self.frame[self.frame["split"] == name]
             if len(rows):
@@ -196,8 +217,13 @@ class ImageDataModule(pl.LightningDataModule):
 
     def describe(self) -> dict:
         """Split sizes and settings, for logs and run folders."""
+        dropped = [{"step": e.step, "split": e.split, "dropped": e.dropped} for e in self.selection if e.dropped]
         return {"sizes": {k: len(v) for k, v in self.datasets.items()}, "split": asdict(self.split),
-                "preprocess": self.preprocess.describe(), "cache": self.preprocess.key()}
+                "preprocess": self.preprocess.describe(), "cache": self.preprocess.key(), "dropped": dropped}
+
+    def write_selection(self, folder: Path) -> Path:
+        """selection.csv in a run folder: per step and split, how many images were kept and dropped."""
+        return write_csv(self.selection.frame(), Path(folder) / SELECTION_FILE)
 
 
 def _tuples(mapping: Mapping) -> dict:

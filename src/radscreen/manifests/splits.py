@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from radscreen.errors import UserError
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
@@ -23,6 +25,41 @@ EXTERNAL = "external"
 
 class PatientLeakError(ValueError):
     """A patient appears in more than one split or fold."""
+
+
+@dataclass(frozen=True)
+class SelectionStep:
+    """How many images one selection step kept of a split ('all' before splitting)."""
+
+    step: str  # filters | balance_by | n_train | n_val | cache | ...
+    split: str
+    before: int
+    after: int
+    detail: str = ""
+
+    @property
+    def dropped(self) -> int:
+        return self.before - self.after
+
+    def describe(self) -> str:
+        """One log line, e.g. 'balance_by [bmd_class, sex] kept 23 of 55 images of train (32 dropped)'."""
+        return (f"{self.step} {self.detail} kept {self.after} of {self.before} images of {self.split} "
+                f"({self.dropped} dropped)").replace("  ", " ")
+
+
+class SelectionLog(list):
+    """Every selection step of a run, in order (a list of SelectionStep); written to the run folder."""
+
+    def record(self, step: str, split: str, before: int, after: int, detail: str = "") -> None:
+        entry = SelectionStep(step, split, int(before), int(after), detail)
+        self.append(entry)
+        if entry.dropped:
+            log.info(entry.describe())
+
+    def frame(self) -> pd.DataFrame:
+        """One row per step: step, split, before, after, dropped, detail."""
+        rows = [{**vars(e), "dropped": e.dropped} for e in self]
+        return pd.DataFrame(rows, columns=["step", "split", "before", "after", "dropped", "detail"])
 
 
 def check_patient_disjoint(df: pd.DataFrame, column: str = "split") -> None:
@@ -42,7 +79,7 @@ def apply_filters(df: pd.DataFrame, filters: Mapping[str, object] | None) -> pd.
     keep = pd.Series(True, index=df.index)
     for column, rule in (filters or {}).items():
         if column not in df.columns:
-            raise ValueError(f"filter on unknown manifest column '{column}'")
+            raise UserError(f"data.split.filters names '{column}', which is not a manifest column")
         values = df[column]
         if isinstance(rule, Mapping):
             unknown = set(rule) - {"min", "max"}
@@ -182,7 +219,9 @@ class SplitConfig:
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     stratify: tuple[str, ...] = ("sex",)
     seed: int = 0
-    use_existing: bool = False  # keep the manifest's own split column (e.g. from scripts/split_manifest.py)
+    # the manifest's own split column (scripts/split_manifest.py): None uses it when every row has one, True
+    # requires it, False splits again from fractions / stratify / seed
+    use_existing: bool | None = None
     filters: dict = field(default_factory=dict)  # subgroup filters, applied before splitting
     balance_by: tuple[str, ...] = ()  # e.g. (bmd_class, sex): equal cells in every split
     folds: int | None = None  # k-fold over train+val (the test split stays fixed)
@@ -191,22 +230,49 @@ class SplitConfig:
     n_val: int | None = None
 
 
-def make_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
+def _use_existing_split(internal: pd.DataFrame, use_existing: bool | None) -> bool:
+    """Whether the manifest's split column is kept (see SplitConfig.use_existing); says so in the log."""
+    labelled = int(internal["split"].notna().sum())
+    if use_existing is False:
+        if labelled:
+            log.info("data.split.use_existing=false: the manifest's split column is ignored and the rows split again")
+        return False
+    if labelled == len(internal) and labelled:
+        unknown = sorted(set(internal["split"].dropna().astype(str)) - set(SPLITS))
+        if unknown:
+            raise UserError(f"the manifest's split column holds {', '.join(unknown)}; allowed: "
+                            f"{', '.join(SPLITS + (EXTERNAL,))}")
+        log.info("using the manifest's own split column (%s); data.split.use_existing=false splits again",
+                 internal["split"].value_counts().to_dict())
+        return True
+    if use_existing:
+        raise UserError(f"data.split.use_existing=true but {len(internal) - labelled} of {len(internal)} manifest "
+                        "rows have no split; write one with scripts/split_manifest.py, or set "
+                        "data.split.use_existing=false")
+    if labelled:
+        raise UserError(f"the manifest's split column is filled for {labelled} of {len(internal)} rows; fill it "
+                        "for all (scripts/split_manifest.py) or set data.split.use_existing=false to split again")
+    return False
+
+
+def make_splits(manifest: pd.DataFrame, config: SplitConfig, selection: SelectionLog | None = None) -> pd.DataFrame:
     """Filter, split, fold, balance and subsample a manifest; returns the rows kept with split (and fold).
 
     Rows whose split is 'external' are kept as an external test set and never split. The test split
     depends only on the filters, fractions, stratification and seed: stress-test subsampling and fold
     choice never change it. Raises PatientLeakError if any patient ends up in two splits or folds.
+    Every step that drops images is recorded in `selection` (and logged).
     """
+    selection = SelectionLog() if selection is None else selection
     df = apply_filters(manifest, config.filters)
+    if config.filters:
+        selection.record("filters", "all", len(manifest), len(df), _describe_rule(config.filters))
     if "split" not in df.columns:
         df = df.assign(split=pd.Series(pd.NA, index=df.index, dtype="string"))
     is_external = df["split"].eq(EXTERNAL).fillna(False).astype(bool)
     external = df[is_external]
     internal = df[~is_external].copy()
-    if not config.use_existing or internal["split"].isna().any():
-        if config.use_existing:
-            raise ValueError("split.use_existing is set but some manifest rows have no split")
+    if not _use_existing_split(internal, config.use_existing):
         internal["split"] = split_patients(internal, config.fractions, config.stratify, config.seed)
     if config.folds:
         development = internal["split"].isin(["train", "val"])
@@ -216,18 +282,26 @@ def make_splits(manifest: pd.DataFrame, config: SplitConfig) -> pd.DataFrame:
         check_patient_disjoint(internal[development], "fold")
         if config.fold is not None:
             if not 0 <= config.fold < config.folds:
-                raise ValueError(f"fold must be in 0..{config.folds - 1}, got {config.fold}")
+                raise UserError(f"data.split.fold must be in 0..{config.folds - 1}, got {config.fold}")
             internal.loc[development, "split"] = np.where(internal.loc[development, "fold"] == config.fold,
                                                           "val", "train")
     parts = []
     for name, rows in internal.groupby("split", observed=True, sort=False):
         if config.balance_by:
+            before = len(rows)
             rows = balance(rows, config.balance_by, config.seed)
+            selection.record("balance_by", str(name), before, len(rows), f"[{', '.join(config.balance_by)}]")
         limit = {"train": config.n_train, "val": config.n_val}.get(str(name))
         if limit:
+            before = len(rows)
             rows = subsample(rows, limit, config.stratify, config.seed)
+            selection.record(f"n_{name}", str(name), before, len(rows), f"={limit}")
         parts.append(rows)
     out = pd.concat(parts + [external]).sort_index()
     check_patient_disjoint(out, "split")
     log.info("split sizes: %s", out["split"].value_counts().to_dict())
     return out
+
+
+def _describe_rule(filters: Mapping) -> str:
+    return "{" + ", ".join(f"{k}: {dict(v) if isinstance(v, Mapping) else v}" for k, v in filters.items()) + "}"
