@@ -120,6 +120,8 @@ class RadscreenModule(pl.LightningModule):
         if stage != "fit" or datamodule is None or "train" not in getattr(datamodule, "datasets", {}):
             return
         train = datamodule.datasets["train"]
+        # one image's shape: Lightning's model summary then shows input/output sizes and the forward FLOPs
+        self.example_input_array = torch.zeros(1, *train[0]["image"].shape)
         for name, task in self.tasks.items():
             if task.kind == "regression":
                 values = train.targets[name]
