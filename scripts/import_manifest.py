@@ -2,55 +2,72 @@
 """Import a public CXR dataset's metadata into the manifest schema, with a rejects report.
 
     python scripts/import_manifest.py {nih,chexpert,padchest} METADATA_CSV --images-root DIR --out OUT.csv
+
+With --images-root, every listed image is looked up under DIR (by its listed path or the end of it); images not
+there go to the rejects as 'image file not found'. When no image is taken, the rejects report is written, the
+manifest is not, and the command exits with code 2 saying why. Outputs are written atomically.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
 from pathlib import Path
 
-from radscreen.manifests.build import default_rejects_path
-from radscreen.manifests.importers import ADAPTERS, import_metadata
+from radscreen.errors import UserError
+from radscreen.manifests.build import NoImagesError, default_rejects_path
+from radscreen.manifests.importers import ADAPTERS, import_metadata, nothing_imported_message
 from radscreen.manifests.pseudonym import SALT_ENV, resolve_salt
-from radscreen.manifests.scan import filter_by_values
+from radscreen.manifests.scan import check_folder, filter_by_values
+from radscreen.utils.cli import run_command
 from radscreen.utils.console import console, print_counts
+from radscreen.utils.tables import check_output_path, write_csv
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", choices=sorted(ADAPTERS))
     parser.add_argument("metadata_csv", type=Path)
     parser.add_argument("--images-root", type=Path, help="folder holding the images; files are checked")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--rejects", type=Path)
+    parser.add_argument("--rejects", type=Path, help="rejects CSV (default: <out>.rejects.csv)")
     parser.add_argument("--salt", help=f"pseudonymisation salt (default: ${SALT_ENV})")
     parser.add_argument("--cohort", help="cohort column value (default: the dataset name)")
     parser.add_argument("--view", nargs="*", help="accepted views, e.g. PA (default: all)")
     parser.add_argument("--age-min", type=float)
     parser.add_argument("--age-max", type=float)
-    args = parser.parse_args(argv)
-    try:
-        salt = resolve_salt(args.salt)
-        if args.images_root is not None and not args.images_root.is_dir():
-            raise ValueError(f"images root {args.images_root} is not a folder")
-        manifest, rejects = import_metadata(
-            args.dataset, args.metadata_csv, salt=salt, images_root=args.images_root,
-            views=filter_by_values(args.view), age_min=args.age_min, age_max=args.age_max,
-            **({"cohort": args.cohort} if args.cohort else {}),
-        )
-    except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]error: {exc}")
-        return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    rejects_path = args.rejects or default_rejects_path(args.out)
-    manifest.to_csv(args.out, index=False)
-    rejects.to_csv(rejects_path, index=False)
-    print_counts(f"{args.dataset} → {args.out}", len(manifest), Counter(rejects["reason"].tolist()))
-    console.print(f"manifest: {args.out}\nrejects:  {rejects_path}")
+    return parser.parse_args(argv)
+
+
+def check_outputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(manifest, rejects) paths: their folders must exist and neither may be the metadata CSV itself."""
+    out = check_output_path(args.out, "manifest")
+    rejects = check_output_path(args.rejects or default_rejects_path(out), "rejects report")
+    for path, what in ((out, "manifest"), (rejects, "rejects report")):
+        if path.exists() and args.metadata_csv.exists() and path.samefile(args.metadata_csv):
+            raise UserError(f"the {what} {path} would overwrite the metadata CSV; give another --out / --rejects")
+    return out, rejects
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    salt = resolve_salt(args.salt)
+    out, rejects_path = check_outputs(args)
+    if args.images_root is not None:
+        check_folder(args.images_root, "images root")
+    manifest, rejects = import_metadata(
+        args.dataset, args.metadata_csv, salt=salt, images_root=args.images_root,
+        views=filter_by_values(args.view), age_min=args.age_min, age_max=args.age_max,
+        **({"cohort": args.cohort} if args.cohort else {}),
+    )
+    write_csv(rejects, rejects_path)
+    if manifest.empty:
+        raise NoImagesError(nothing_imported_message(args.metadata_csv, args.images_root, rejects, rejects_path))
+    write_csv(manifest, out)
+    print_counts(f"{args.dataset} → {out}", len(manifest), Counter(rejects["reason"].tolist()))
+    console.print(f"manifest: {out}\nrejects:  {rejects_path}", soft_wrap=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -43,6 +43,7 @@ def test_manifest_rows_have_the_known_labels(built):
     assert list(by_path["sex"]) == ["F", "F", "M", "M", "F", "M"]
     assert by_path.loc["site/p3.dcm", "transfer_syntax"] == "1.2.840.10008.1.2.4.90"
     assert by_path.loc["site/p2.dcm", "rows"] == 48 and by_path.loc["site/p2.dcm", "columns"] == 40
+    assert set(by_path["body_part"]) == {"CHEST"}  # BodyPartExamined kept
     # both images of patient 1 share one pseudonym, equal to the salted hash
     assert by_path.loc["site/a/p1_1.dcm", "patient_id"] == pseudonymise("PAT001", SALT)
     assert by_path.loc["site/a/p1_2.dcm", "patient_id"] == pseudonymise("PAT001", SALT)

@@ -26,8 +26,8 @@ _DEFER_BYTES = 1024  # elements larger than this (the pixels) are not read
 # Parsing only these tags (pydicom's specific_tags) keeps the scan faster than a plain header read.
 HEADER_KEYWORDS = (
     "PatientID", "PatientBirthDate", "PatientAge", "PatientSex", "StudyDate", "AcquisitionDate", "ContentDate",
-    "ViewPosition", "Modality", "Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored",
-    "NumberOfFrames", "PhotometricInterpretation", "SOPInstanceUID", "PixelData",
+    "ViewPosition", "BodyPartExamined", "Modality", "Rows", "Columns", "SamplesPerPixel", "BitsAllocated",
+    "BitsStored", "NumberOfFrames", "PhotometricInterpretation", "SOPInstanceUID", "PixelData",
 )
 
 
@@ -45,6 +45,7 @@ class DicomHeader:
     patient_age: str
     patient_sex: str
     view_position: str
+    body_part: str  # BodyPartExamined, upper case ("" when absent)
     modality: str
     rows: int
     columns: int
@@ -140,6 +141,7 @@ def read_header(path: str | os.PathLike) -> DicomHeader:
         patient_age=_text(ds, "PatientAge"),
         patient_sex=_text(ds, "PatientSex"),
         view_position=_text(ds, "ViewPosition"),
+        body_part=_text(ds, "BodyPartExamined").upper(),
         modality=_text(ds, "Modality").upper(),
         rows=_int(ds, "Rows"),
         columns=_int(ds, "Columns"),

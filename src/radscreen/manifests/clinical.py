@@ -12,6 +12,7 @@ import pandas as pd
 from radscreen.errors import UserError
 from radscreen.manifests.labels import NORMAL_MIN_T, OSTEOPOROSIS_MAX_T
 from radscreen.manifests.pseudonym import pseudonymise
+from radscreen.utils.tables import read_table
 
 T_SCORE_COLUMNS = ("t_score_ls", "t_score_fn", "t_score_th")
 T_SCORE_RANGE = (-6.0, 6.0)  # DXA T-scores outside it are entry errors (units, sign, a Z-score column)
@@ -50,6 +51,15 @@ def add_bmd_labels(manifest: pd.DataFrame) -> pd.DataFrame:
     out["t_score_min"] = out[present].astype("float64").min(axis=1, skipna=True) if present else np.nan
     out["bmd_class"] = who_classes(out["t_score_min"])
     return out
+
+
+def read_clinical(path: str, columns: ClinicalColumns = ClinicalColumns()) -> pd.DataFrame:
+    """The clinical CSV, its patient column read as text (an ID such as 000123 keeps its zeros, so it matches the
+    DICOM PatientID); UserError (one line) when it is missing, a folder, empty, not comma-separated or has no rows."""
+    table = read_table(path, "clinical table", dtype={columns.patient_id: "string"}, low_memory=False)
+    if table.empty:
+        raise ClinicalTableError(f"clinical table {path} has a header but no rows")
+    return table
 
 
 def check_columns(table: pd.DataFrame, columns: ClinicalColumns = ClinicalColumns(), source: str = "") -> None:

@@ -1,31 +1,46 @@
 """Adapters from public CXR datasets' metadata CSVs to the manifest schema (vectorised, 200k rows in seconds).
 
 Each adapter only renames and parses its dataset's columns into a canonical frame; `finish_import`
-then validates age and sex (rejecting with reasons, never keeping sentinel ages such as 0),
-normalises views, resolves image files under the images root and pseudonymises identifiers.
+then resolves image files under the images root, validates age and sex (rejecting with reasons, never
+keeping sentinel ages such as 0), normalises views, rejects a file listed twice and pseudonymises identifiers.
+Rejects carry the metadata CSV's line (`row`; the header is line 1) beside the path and the reason.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from radscreen.errors import UserError
 from radscreen.manifests import labels
+from radscreen.manifests.build import nothing_taken_message
 from radscreen.manifests.pseudonym import pseudonymise
 from radscreen.manifests.scan import iter_files
 from radscreen.manifests.schema import conform
+from radscreen.utils.tables import read_table
 
 CANONICAL = ("raw_patient", "path", "age_years", "sex", "view", "study_date", "modality")
+MISSING_PATH = "missing image path"
+NOT_FOUND = "image file not found"
+AMBIGUOUS = "ambiguous image path (several files match)"
+DUPLICATE = "duplicate image (same file as an earlier row)"
+DATASET_NAMES = {"nih": "NIH ChestX-ray14", "chexpert": "CheXpert", "padchest": "PadChest"}
+
+
+class MetadataError(UserError, ValueError):
+    """A metadata CSV that is not in the dataset's layout: one line for the user."""
 
 
 def _require(df: pd.DataFrame, columns: list[str], dataset: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(f"not a {dataset} metadata CSV: missing column(s) {', '.join(missing)}")
+        raise MetadataError(f"not a {dataset} metadata CSV: missing column(s) {', '.join(missing)}; it has: "
+                            f"{', '.join(map(str, df.columns[:8]))}")
 
 
 def _age_column(values: pd.Series) -> pd.Series:
@@ -93,7 +108,8 @@ def adapt_padchest(raw: pd.DataFrame) -> pd.DataFrame:
     birth_year = pd.to_numeric(raw["PatientBirth"], errors="coerce")
     birth = pd.to_datetime(birth_year.astype("Int64").astype("string") + "-07-01", errors="coerce")
     age = (study - birth).dt.days / labels.DAYS_PER_YEAR
-    folder = raw["ImageDir"].astype("Int64").astype("string") + "/" if "ImageDir" in raw else ""
+    folder = (pd.to_numeric(raw["ImageDir"], errors="coerce").astype("Int64").astype("string") + "/"
+              if "ImageDir" in raw else "")
     out = pd.DataFrame({
         "raw_patient": raw["PatientID"].astype("string"),
         "path": folder + raw["ImageID"].astype("string"),
@@ -115,14 +131,56 @@ ADAPTERS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
 }
 
 
-def _index_images(images_root: Path) -> dict[str, str]:
-    """Map every file name and relative path under images_root to its relative path (one walk)."""
-    index: dict[str, str] = {}
+_SEVERAL = "\x00several"  # in the tails index: more than one file ends with this tail
+
+
+def _index_images(images_root: Path, depth: int) -> tuple[set[str], dict[str, str]]:
+    """One walk of images_root: (every file's relative path, each path's trailing 1..depth components → that
+    relative path, or _SEVERAL when several files end with it)."""
+    files: set[str] = set()
+    tails: dict[str, str] = {}
     for full in iter_files(images_root):
         relative = Path(os.path.relpath(full, images_root)).as_posix()
-        index[relative] = relative
-        index.setdefault(os.path.basename(full), relative)
-    return index
+        files.add(relative)
+        parts = relative.split("/")
+        for start in range(max(0, len(parts) - depth), len(parts)):
+            tail = "/".join(parts[start:])
+            tails[tail] = relative if tails.get(tail, relative) == relative else _SEVERAL
+    return files, tails
+
+
+def _clean_paths(paths: pd.Series) -> pd.Series:
+    """Listed paths in POSIX form without a leading './' or '/' (Windows separators too); NA stays NA."""
+    text = paths.astype("string").str.strip().str.replace("\\", "/", regex=False)
+    return text.str.replace(r"^(\./|/)+", "", regex=True).replace("", pd.NA)
+
+
+def _under_root(listed: str, files: set[str]) -> str | None:
+    """The file whose whole relative path ends `listed` (longest first): the images root lies inside the dataset's
+    folder, or the path is absolute on another machine ('/mnt/x/nih/images_001/a.png' → 'images_001/a.png')."""
+    parts = listed.split("/")
+    tails = ("/".join(parts[i:]) for i in range(1, len(parts)))
+    return next((tail for tail in tails if tail in files), None)
+
+
+def resolve_images(paths: pd.Series, images_root: str | os.PathLike) -> tuple[pd.Series, pd.Series]:
+    """Each listed path → (the relative path of its file under images_root, or NA; the reason when NA).
+
+    A listed path matches a file whose relative path ends with it ('00000001_000.png' →
+    'images_001/images/00000001_000.png'); one that several files end with is ambiguous, never guessed. A path
+    with no such file matches the file whose relative path ends the listed one (see _under_root)."""
+    listed = _clean_paths(paths)
+    depth = int(listed.str.count("/").max()) + 1 if listed.notna().any() else 1
+    files, tails = _index_images(Path(images_root), depth)
+    resolved = listed.map(tails).astype("string")
+    ambiguous = resolved.eq(_SEVERAL).fillna(False)
+    resolved = resolved.mask(ambiguous)
+    unmatched = listed.notna() & resolved.isna() & ~ambiguous
+    resolved[unmatched] = listed[unmatched].map(lambda p: _under_root(p, files)).astype("string")
+    reason = pd.Series(pd.NA, index=paths.index, dtype="string")
+    reason[resolved.isna()] = NOT_FOUND
+    reason[ambiguous] = AMBIGUOUS
+    return resolved, reason
 
 
 def _map_unique(values: pd.Series, fn: Callable[[object], object]) -> pd.Series:
@@ -141,8 +199,11 @@ def finish_import(
     age_min: float | None = None,
     age_max: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validate and pseudonymise a canonical frame; return (manifest, rejects with path and reason)."""
-    df = canonical.copy()
+    """Validate and pseudonymise a canonical frame (rows in CSV order); return (manifest, rejects with path, reason
+    and the CSV line). The first reason that applies wins, the file check first; of rows that pass every check
+    and name the same file, the first is kept and the others are rejected as duplicates."""
+    df = canonical.reset_index(drop=True)
+    df["path"] = df["path"].astype("string").str.strip().replace("", pd.NA)
     df["sex"] = _map_unique(df["sex"].astype("string"), labels.normalise_sex)
     df["view"] = _map_unique(df["view"].astype("string"), labels.normalise_view)
     age = df["age_years"]
@@ -151,6 +212,12 @@ def finish_import(
     def reject(mask: pd.Series, text: str) -> None:
         reason[mask.fillna(False) & reason.isna()] = text
 
+    reject(df["path"].isna(), MISSING_PATH)
+    if images_root is not None:
+        resolved, not_found = resolve_images(df["path"], images_root)
+        for text in (AMBIGUOUS, NOT_FOUND):
+            reject(not_found.eq(text), text)
+        df["path"] = resolved.fillna(df["path"])
     reject(df["raw_patient"].isna() | df["raw_patient"].str.strip().eq(""), "missing patient id")
     reject(age.isna(), "missing age")
     reject((age <= 0) | (age > labels.MAX_PLAUSIBLE_AGE), "impossible age")
@@ -160,26 +227,45 @@ def finish_import(
     if age_min is not None or age_max is not None:
         reject(~age.between(-np.inf if age_min is None else age_min, np.inf if age_max is None else age_max),
                "age out of range")
-    if images_root is not None:
-        index = _index_images(Path(images_root))
-        resolved = df["path"].map(index)
-        reject(resolved.isna(), "image file not found")
-        df["path"] = resolved.fillna(df["path"])
-    rejects = pd.DataFrame({"path": df.loc[reason.notna(), "path"], "reason": reason[reason.notna()]})
-    kept = df.loc[reason.isna()].copy()
+    kept_paths = df["path"].where(reason.isna())
+    reject(kept_paths.notna() & kept_paths.duplicated(), DUPLICATE)
+    rejected = reason.notna()
+    rejects = pd.DataFrame({"path": df.loc[rejected, "path"], "reason": reason[rejected],
+                            "row": df.index[rejected] + 2})  # +2: the header is line 1
+    kept = df.loc[~rejected].copy()
     kept["patient_id"] = _map_unique(kept.pop("raw_patient"), lambda v: pseudonymise(v, salt))
     kept["image_id"] = [pseudonymise(p, salt, prefix="i") for p in kept["path"]]
     kept["cohort"] = cohort
-    kept = kept.drop_duplicates("image_id")
     return conform(kept.reset_index(drop=True)), rejects.reset_index(drop=True)
 
 
 def import_metadata(
     dataset: str, metadata_csv: str | os.PathLike, **options
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read a public dataset's metadata CSV and convert it: (manifest, rejects)."""
+    """Read a public dataset's metadata CSV and convert it: (manifest, rejects).
+
+    UserError (one line) for an unknown dataset and for a CSV that is missing, a folder, empty, not comma-separated,
+    not text, without rows or not in the dataset's layout."""
     if dataset not in ADAPTERS:
-        raise ValueError(f"unknown dataset '{dataset}': choose one of {', '.join(ADAPTERS)}")
-    raw = pd.read_csv(metadata_csv, low_memory=False)
+        raise UserError(f"unknown dataset '{dataset}': choose one of {', '.join(ADAPTERS)}")
+    what = f"{DATASET_NAMES.get(dataset, dataset)} metadata CSV"
+    raw = read_table(metadata_csv, what, low_memory=False)
+    if raw.empty:
+        raise MetadataError(f"{what} {metadata_csv} has a header but no rows")
+    try:
+        canonical = ADAPTERS[dataset](raw)
+    except MetadataError as exc:
+        raise MetadataError(f"{metadata_csv} is {exc}") from None
     options.setdefault("cohort", dataset)
-    return finish_import(ADAPTERS[dataset](raw), **options)
+    return finish_import(canonical, **options)
+
+
+def nothing_imported_message(source: str | os.PathLike, images_root: str | os.PathLike | None,
+                             rejects: pd.DataFrame, rejects_path: str | os.PathLike) -> str:
+    """Why an import took no image, with the counts (the rejects report names every row)."""
+    counts = Counter(rejects["reason"].tolist())
+    if images_root is not None and NOT_FOUND in counts and set(counts) <= {NOT_FOUND, MISSING_PATH}:
+        listed = "the image" if counts[NOT_FOUND] == 1 else f"none of the {counts[NOT_FOUND]} images"
+        return (f"{listed} listed in {source} was{' not' * (counts[NOT_FOUND] == 1)} found under {images_root} "
+                f"({NOT_FOUND}); check --images-root; see {rejects_path}")
+    return nothing_taken_message("images", source, len(rejects), ("row", "rows"), counts, rejects_path)

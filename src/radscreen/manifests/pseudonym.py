@@ -6,15 +6,21 @@ import hashlib
 import hmac
 import os
 
+from radscreen.errors import UserError
+
 SALT_ENV = "RADSCREEN_SALT"
 DIGEST_CHARS = 16  # 64 bits: collision-free in practice for millions of patients
 
 
+class SaltError(UserError, ValueError):
+    """No pseudonymisation salt was given: one line for the user (still a ValueError for older callers)."""
+
+
 def resolve_salt(salt: str | None = None, env_var: str = SALT_ENV) -> str:
-    """The salt from the argument or the environment; a clear error when neither is set."""
+    """The salt from the argument or the environment; SaltError (one line) when neither is set."""
     value = salt if salt else os.environ.get(env_var, "")
     if not value:
-        raise ValueError(
+        raise SaltError(
             f"no pseudonymisation salt: set the environment variable {env_var} (or pass --salt / "
             "manifest.salt); keep it secret and the same for every manifest of one study"
         )

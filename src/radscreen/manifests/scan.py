@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from radscreen.errors import UserError
 from radscreen.io.dicom import DicomReadError, read_header
 from radscreen.manifests import labels
 from radscreen.manifests.labels import LabelError
@@ -36,6 +37,8 @@ class ScanOptions:
     age_min: float | None = None
     age_max: float | None = None
     cohort: str = ""
+    body_parts: tuple[str, ...] = ("CHEST",)  # BodyPartExamined, upper case
+    allow_missing_body_part: bool = True  # many sites leave BodyPartExamined empty on chest films
 
 
 @dataclass
@@ -44,6 +47,7 @@ class ScanSummary:
 
     taken: int = 0
     rejected: Counter = field(default_factory=Counter)
+    files: int = 0  # files scanned (taken or rejected by the scan itself)
     raw_id_in_path: int = 0
     clinical_rejected: pd.DataFrame | None = None  # clinical rows not used (CSV line, reason), after a join
 
@@ -51,6 +55,22 @@ class ScanSummary:
 def _safe_code(value: str) -> str:
     """A header code (modality, view) fit for a reason string, or 'other' when it looks free-text."""
     return value if _SAFE_CODE.match(value) else ("missing" if not value else "other")
+
+
+def body_part_code(value: str) -> str:
+    """BodyPartExamined as written to the manifest: the upper-case code, '' when absent, 'other' for free text."""
+    value = value.strip().upper()
+    return _safe_code(value) if value else ""
+
+
+def body_part_reason(value: str, allowed: Sequence[str], allow_missing: bool = True) -> str | None:
+    """The reject reason for a BodyPartExamined value, or None when it is accepted (`allowed` empty: any)."""
+    code = body_part_code(value)
+    if not code:
+        return None if allow_missing or not allowed else "missing body part"
+    if allowed and code not in allowed:
+        return f"wrong body part ({code})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -101,6 +121,9 @@ def scan_file(path: str, options: ScanOptions) -> tuple[dict | None, str | None]
     modality = header.modality
     if options.modalities and modality not in options.modalities:
         return None, f"wrong modality ({_safe_code(modality)})"
+    wrong_part = body_part_reason(header.body_part, options.body_parts, options.allow_missing_body_part)
+    if wrong_part:
+        return None, wrong_part
     view = labels.normalise_view(header.view_position)
     if options.views and view not in options.views:
         return None, f"wrong view ({view or _safe_code(header.view_position.upper())})"
@@ -121,6 +144,7 @@ def scan_file(path: str, options: ScanOptions) -> tuple[dict | None, str | None]
         "age_years": round(found.age_years, 4),
         "sex": found.sex,
         "cohort": options.cohort,
+        "body_part": body_part_code(header.body_part),
         "rows": header.rows,
         "columns": header.columns,
         "photometric": header.photometric,
@@ -150,6 +174,18 @@ def iter_files(root: str | os.PathLike) -> Iterator[str]:
             elif entry.is_file() and not entry.name.startswith("."):
                 yield entry.path
         stack.extend(reversed(subfolders))
+
+
+def check_folder(path: str | os.PathLike, what: str) -> Path:
+    """`path` as a Path when it is a readable folder; else UserError saying what is wrong with it."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{what} {path} does not exist")
+    if not path.is_dir():
+        raise UserError(f"{what} {path} is a file, not a folder; give the folder that holds the images")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise UserError(f"{what} {path} cannot be read (permission denied)")
+    return path
 
 
 def count_files(root: str | os.PathLike) -> int:
@@ -185,6 +221,7 @@ def scan_folder(
             description="reading DICOM headers", show_progress=show_progress,
         )
         for path, row, reason in results:
+            summary.files += 1
             if row is None:
                 summary.rejected[reason] += 1
                 rej_writer.writerow((Path(os.path.relpath(path, options.root)).as_posix(), reason))
@@ -195,11 +232,11 @@ def scan_folder(
     return summary
 
 
-def drop_duplicates(manifest: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def drop_duplicates(manifest: pd.DataFrame, reason: str = DUPLICATE_REASON) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Keep the first file (by path) of each image_id; return (kept, rejects of the others)."""
     ordered = manifest.sort_values("path", kind="stable")
     duplicated = ordered.duplicated("image_id", keep="first")
-    rejects = pd.DataFrame({"path": ordered.loc[duplicated, "path"], "reason": DUPLICATE_REASON})
+    rejects = pd.DataFrame({"path": ordered.loc[duplicated, "path"], "reason": reason})
     return ordered.loc[~duplicated].reset_index(drop=True), rejects.reset_index(drop=True)
 
 

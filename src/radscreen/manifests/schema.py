@@ -42,7 +42,7 @@ DTYPES: dict[str, str] = {c.name: c.dtype for c in COLUMNS}
 
 # Technical columns the DICOM scan adds after the schema columns.
 DICOM_EXTRA_COLUMNS: tuple[str, ...] = (
-    "rows", "columns", "photometric", "transfer_syntax", "bits_stored", "dxa_date", "dxa_days_from_study",
+    "body_part", "rows", "columns", "photometric", "transfer_syntax", "bits_stored", "dxa_date", "dxa_days_from_study",
 )
 
 
