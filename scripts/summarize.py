@@ -2,16 +2,20 @@
 """Summarise a Hydra multirun: one row per setting, mean ± SD over seeds (or folds), Markdown and CSV.
 
     python scripts/summarize.py MULTIRUN_DIR [--metrics test/age_mae test/age_r2] [--over seed]
+
+Job folders marked FAILED (a run that ended with an error) are left out, and the command says how many. Writes
+MULTIRUN_DIR/summary.md and summary.csv.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from radscreen.evaluation.sweeps import collect_jobs, summarize_jobs, to_markdown
+from radscreen.evaluation.sweeps import find_jobs, summarize_jobs, to_markdown
+from radscreen.utils.cli import run_command
 from radscreen.utils.console import console
+from radscreen.utils.tables import write_csv, write_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,18 +24,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", nargs="*", help="metric keys (default: every val/test/external metric)")
     parser.add_argument("--over", nargs="*", default=["seed"], help="overrides averaged over (seed, data.split.fold)")
     args = parser.parse_args(argv)
-    try:
-        summary = summarize_jobs(collect_jobs(args.multirun), args.metrics, tuple(args.over))
-    except (FileNotFoundError, KeyError) as exc:
-        console.print(f"[red]error: {exc}")
-        return 2
-    summary.to_csv(args.multirun / "summary.csv", index=False)
+    jobs = find_jobs(args.multirun)
+    summary = summarize_jobs(jobs.table, args.metrics, tuple(args.over))
+    skipped = ""
+    if jobs.failed:
+        skipped = (f"skipped {len(jobs.failed)} failed job(s) (FAILED marker): "
+                   f"{', '.join(job.name for job in jobs.failed)}")
+        console.print(f"[yellow]{skipped}", soft_wrap=True, highlight=False)
+    write_csv(summary, args.multirun / "summary.csv")
     markdown = to_markdown(summary)
-    (args.multirun / "summary.md").write_text(markdown + "\n")
+    write_text(markdown + "\n" + (f"\n{skipped[0].upper()}{skipped[1:]}.\n" if skipped else ""),
+               args.multirun / "summary.md")
     print(markdown)
-    console.print(f"written: {args.multirun / 'summary.md'} and summary.csv")
+    console.print(f"written: {args.multirun / 'summary.md'} and summary.csv ({len(jobs.table)} jobs)",
+                  soft_wrap=True, highlight=False)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

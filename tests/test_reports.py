@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import subprocess
-import sys
+import re
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -14,37 +15,77 @@ import yaml
 from scipy import stats
 from sklearn import metrics as skm
 
+from radscreen.errors import UserError
 from radscreen.evaluation.agegap import age_gap_groups, categorical_table, continuous_table
-from radscreen.evaluation.analysis import load_run, metrics_with_ci
+from radscreen.evaluation.analysis import load_run, metrics_with_ci, subgroup_table
+from radscreen.evaluation.formatting import to_html, to_markdown
 from radscreen.evaluation.report import ReportOptions, build_report
 from radscreen.evaluation.scores import choose_threshold
 from radscreen.evaluation.sweeps import collect_jobs, summarize_jobs
+from radscreen.utils.cli import run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {"age": {"name": "age", "column": "age_years", "kind": "regression", "loss": "gaussian_nll"},
          "osteo": {"name": "osteo", "column": "bmd_class", "kind": "binary", "positive": ["osteoporosis"]}}
 
 
-def fake_run(folder: Path, seed: int = 0) -> Path:
-    """A run folder as train.py leaves it: config and per-split predictions (two images per patient)."""
-    rng = np.random.default_rng(seed)
+def write_run(folder: Path, predictions: dict[str, pd.DataFrame], tasks: dict = TASKS, name: str = "fake") -> Path:
+    """A run folder as train.py leaves it: .hydra/config.yaml and one predictions_<split>.csv per frame."""
     (folder / ".hydra").mkdir(parents=True)
-    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"run_name": "fake", "task": TASKS, "seed": 0}))
-    for split, n in (("val", 80), ("test", 200)):
-        patients = np.repeat([f"p{split}{i}" for i in range(n // 2)], 2)
-        age = rng.uniform(20, 90, n)
-        osteo = (rng.random(n) < 0.3).astype(float)
-        pd.DataFrame({"image_id": [f"{split}{i}" for i in range(n)], "patient_id": patients, "split": split,
-                      "age_years": age, "sex": rng.choice(["F", "M"], n), "age_target": age,
-                      "age_pred": age + rng.normal(0, 5, n), "age_var": rng.uniform(10, 40, n),
-                      "osteo_target": osteo, "osteo_pred": np.clip(0.1 + 0.2 * osteo + rng.normal(0, 0.1, n), 0, 1)}
-                     ).to_csv(folder / f"predictions_{split}.csv", index=False)
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"run_name": name, "task": tasks, "seed": 0}))
+    for split, frame in predictions.items():
+        frame.to_csv(folder / f"predictions_{split}.csv", index=False)
     return folder
+
+
+def fake_predictions(split: str, n: int, rng: np.random.Generator, first_id: int = 0) -> pd.DataFrame:
+    """Predictions of both TASKS for images <split><first_id>… (two images per patient)."""
+    ids = np.arange(first_id, first_id + n)
+    age = rng.uniform(20, 90, n)
+    osteo = (rng.random(n) < 0.3).astype(float)
+    return pd.DataFrame({"image_id": [f"{split}{i}" for i in ids], "patient_id": [f"p{split}{i // 2}" for i in ids],
+                         "split": split, "age_years": age, "sex": rng.choice(["F", "M"], n), "age_target": age,
+                         "age_pred": age + rng.normal(0, 5, n), "age_var": rng.uniform(10, 40, n),
+                         "osteo_target": osteo,
+                         "osteo_pred": np.clip(0.1 + 0.2 * osteo + rng.normal(0, 0.1, n), 0, 1)})
+
+
+def fake_run(folder: Path, seed: int = 0) -> Path:
+    """A run with 80 validation and 200 test predictions (two images per patient)."""
+    rng = np.random.default_rng(seed)
+    return write_run(folder, {split: fake_predictions(split, n, rng) for split, n in (("val", 80), ("test", 200))})
+
+
+def load_script(name: str) -> ModuleType:
+    """scripts/<name>.py as a module, to call its main(argv) in-process."""
+    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_script(name: str, argv: list[str], capsys) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of scripts/<name>.py run as its command line runs it (run_command(main))."""
+    capsys.readouterr()
+    main = load_script(name).main
+    with pytest.raises(SystemExit) as exit_info:
+        run_command(lambda: main([str(a) for a in argv]))
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def user_error(name: str, argv: list, capsys) -> str:
+    """The one-line message of a command that must stop on a user's mistake (exit 2, no traceback)."""
+    code, _, err = run_script(name, argv, capsys)
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: "), err
+    return err.strip()
 
 
 def test_report_tables_use_validation_threshold_and_match_sklearn(tmp_path):
     run_dir = fake_run(tmp_path / "run")
-    path = build_report(run_dir, options=ReportOptions(n_boot=200))
+    path = build_report(run_dir, options=ReportOptions(n_boot=100))
     page = path.read_text()
     assert page.startswith("<!doctype html>") and page.count("data:image/png;base64,") >= 6
     val, test = (pd.read_csv(run_dir / f"predictions_{s}.csv") for s in ("val", "test"))
@@ -54,20 +95,67 @@ def test_report_tables_use_validation_threshold_and_match_sklearn(tmp_path):
     assert table.loc["sensitivity", "value"] == pytest.approx(skm.recall_score(test.osteo_target,
                                                                                test.osteo_pred >= threshold))
     assert (table["ci_low"] <= table["value"]).all() and (table["value"] <= table["ci_high"]).all()
+    assert f"Operating threshold {threshold:.4f}, chosen on the validation split (Youden" in page
     age = pd.read_csv(run_dir / "report" / "metrics_age_test.csv").set_index("metric")
     assert age.loc["mae", "value"] == pytest.approx(skm.mean_absolute_error(test.age_target, test.age_pred))
     groups = pd.read_csv(run_dir / "report" / "subgroups_age_test.csv")
     assert set(groups["subgroup"]) == {"sex", "age band"}
     assert groups.loc[groups.subgroup == "sex", "n"].sum() == len(test)
     assert (run_dir / "report" / "figures" / "age_test_uncertainty.png").exists()
+    assert not list((run_dir / "report").rglob("*.partial"))  # atomic writes leave no temporary file
+
+
+def test_age_report_has_error_mean_sd_and_pearson_everywhere(tmp_path):
+    run_dir = fake_run(tmp_path / "run")
+    page = build_report(run_dir, options=ReportOptions(n_boot=100)).read_text()
+    test = pd.read_csv(run_dir / "predictions_test.csv")
+    error = test.age_pred - test.age_target
+    table = pd.read_csv(run_dir / "report" / "metrics_age_test.csv").set_index("metric")
+    assert table.loc["mean_error", "value"] == pytest.approx(np.mean(error), abs=1e-12)
+    assert table.loc["sd_error", "value"] == pytest.approx(np.std(error, ddof=1), abs=1e-12)
+    assert table.loc["pearson", "value"] == pytest.approx(stats.pearsonr(test.age_target, test.age_pred)[0], abs=1e-12)
+    for metric in ("mean_error", "sd_error", "pearson"):  # with patient-bootstrap intervals like the others
+        low, value, high = table.loc[metric, ["ci_low", "value", "ci_high"]]
+        assert low <= value <= high and high > low, metric
+    groups = pd.read_csv(run_dir / "report" / "subgroups_age_test.csv")
+    women = groups[(groups.subgroup == "sex") & (groups.value == "F")].iloc[0]
+    part = test[test.sex == "F"]
+    assert women["mean_error"] == pytest.approx(np.mean(part.age_pred - part.age_target), abs=1e-12)
+    assert women["sd_error"] == pytest.approx(np.std(part.age_pred - part.age_target, ddof=1), abs=1e-12)
+    assert women["pearson"] == pytest.approx(stats.pearsonr(part.age_target, part.age_pred)[0], abs=1e-12)
+    for name in ("error mean (pred − true)", "error SD", "Pearson r", "MAE", "share within ±9"):
+        assert f"<td>{name}</td>" in page, name
+    assert f"<td>{np.std(error, ddof=1):.4f}</td>" in page
+    for column in ("mean_error", "sd_error", "pearson"):
+        assert f"<th>{column}</th>" in page  # the subgroup table's columns
+
+
+def test_counts_render_as_integers_in_markdown_html_and_report(tmp_path):
+    table = pd.DataFrame({"run": ["a", "b"], "n": [114.0, 80.0], "tp": [30.0, np.nan], "auroc": [0.81234, 0.7],
+                          "delong_p_vs_first": [np.nan, 1.234e-5], "n_shared": [np.nan, 60.0]})
+    markdown = to_markdown(table)
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in markdown.splitlines()]
+    header, body = rows[0], rows[2:]
+    column = {name: [row[header.index(name)] for row in body] for name in header}
+    assert column["n"] == ["114", "80"] and column["tp"] == ["30", "–"] and column["n_shared"] == ["–", "60"]
+    assert column["auroc"] == ["0.8123", "0.7000"] and column["delong_p_vs_first"] == ["–", "1.23e-05"]
+    assert "114.0" not in markdown and "<td>114</td>" in to_html(table)
+    run_dir = fake_run(tmp_path / "run")
+    page = build_report(run_dir, options=ReportOptions(n_boot=0)).read_text()
+    run = load_run(run_dir)
+    groups = subgroup_table(run.predictions["test"], run.tasks["osteo"], 0.5)
+    for n in groups["n"]:
+        assert f"<td>{n}</td>" in page
+    assert not re.search(r"<td>\d+\.0+</td>", page)  # no count anywhere as 114.0000
+    assert "<th>tp</th>" in page and "<h3>test: 200 images, 100 patients</h3>" in page
 
 
 def test_intervals_shrink_with_more_patients(tmp_path):
     run = load_run(fake_run(tmp_path / "run"))
     task = run.tasks["age"]
     test = run.predictions["test"]
-    wide = metrics_with_ci(test.iloc[:40], task, 0.5, n_boot=300).set_index("metric").loc["mae"]
-    narrow = metrics_with_ci(test, task, 0.5, n_boot=300).set_index("metric").loc["mae"]
+    wide = metrics_with_ci(test.iloc[:40], task, 0.5, n_boot=200).set_index("metric").loc["mae"]
+    narrow = metrics_with_ci(test, task, 0.5, n_boot=200).set_index("metric").loc["mae"]
     assert narrow.ci_high - narrow.ci_low < wide.ci_high - wide.ci_low
 
 
@@ -105,19 +193,13 @@ def test_summarize_means_and_sds_over_seeds(tmp_path):
     summary = summarize_jobs(collect_jobs(fake_multirun(tmp_path / "multi"))).set_index("data.image_size")
     assert summary.loc["224", "test/age_mae"] == f"7.500 ± {np.std([7, 8], ddof=1):.3f}"
     assert summary.loc["512", "test/age_mae"] == "6.000 ± 1.000" and summary.loc["512", "runs"] == 3
-    with pytest.raises(KeyError, match="never|not logged"):
+    with pytest.raises(UserError, match="test/age_auroc were not logged by these jobs; they logged: test/age_mae"):
         summarize_jobs(collect_jobs(tmp_path / "multi"), ["test/age_auroc"])
 
 
-def test_report_and_summarize_scripts(tmp_path):
-    runs = [fake_run(tmp_path / "a", seed=0), fake_run(tmp_path / "b", seed=1)]
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "report.py"), *map(str, runs), "--boot", "50",
-                             "--compare-out", str(tmp_path / "cmp")], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    comparison = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
-    assert len(comparison) == 4 and comparison["delong_p_vs_first"].notna().sum() == 0  # different images
+def test_summarize_script_writes_the_summary(tmp_path, capsys):
     multi = fake_multirun(tmp_path / "multi")
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "summarize.py"), str(multi)],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "6.000 ± 1.000" in (multi / "summary.md").read_text()
+    code, out, _ = run_script("summarize", [multi], capsys)
+    assert code == 0
+    assert "6.000 ± 1.000" in (multi / "summary.md").read_text() and "6.000 ± 1.000" in out
+    assert pd.read_csv(multi / "summary.csv")["runs"].tolist() == [2, 3]

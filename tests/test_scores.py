@@ -11,7 +11,7 @@ from sklearn import metrics as skm
 
 from radscreen.evaluation.metrics import task_metrics
 from radscreen.evaluation.scores import binary_scores, choose_threshold, multiclass_scores, regression_scores
-from radscreen.evaluation.uncertainty import delong_test, patient_bootstrap
+from radscreen.evaluation.uncertainty import delong_test, patient_bootstrap, patient_bootstrap_many
 from radscreen.tasks import Task
 
 RNG = np.random.default_rng(0)
@@ -29,6 +29,9 @@ def test_regression_scores_equal_sklearn_scipy_and_torchmetrics():
     assert s["pearson"] == pytest.approx(stats.pearsonr(AGE_TRUE, AGE_PRED)[0], abs=1e-9)
     assert s["within4"] == np.mean(np.abs(AGE_PRED - AGE_TRUE) <= 4)
     assert s["sd_error"] == pytest.approx(np.std(AGE_PRED - AGE_TRUE, ddof=1), abs=1e-9)
+    assert s["mean_error"] == pytest.approx(np.mean(AGE_PRED - AGE_TRUE), abs=1e-12)
+    assert s["n"] == 300 and isinstance(s["n"], int)
+    assert np.isnan(regression_scores([40, 50, 60], [55, 55, 55])["pearson"])  # constant prediction: no r, no warning
     logged = task_metrics(Task("age", "age_years", "regression"))
     logged.update(torch.tensor(AGE_PRED, dtype=torch.float64), torch.tensor(AGE_TRUE, dtype=torch.float64))
     for key, value in logged.compute().items():
@@ -45,6 +48,9 @@ def test_binary_scores_equal_sklearn_and_torchmetrics_at_half():
     assert s["npv"] == pytest.approx(skm.precision_score(1 - Y, 1 - pred), abs=1e-12)
     assert s["f1"] == pytest.approx(skm.f1_score(Y, pred), abs=1e-12)
     assert s["tp"] + s["fn"] == Y.sum()
+    assert (s["tp"], s["fp"], s["tn"], s["fn"]) == (np.sum((Y == 1) & (pred == 1)), np.sum((Y == 0) & (pred == 1)),
+                                                    np.sum((Y == 0) & (pred == 0)), np.sum((Y == 1) & (pred == 0)))
+    assert all(isinstance(s[k], int) for k in ("n", "tp", "fp", "tn", "fn"))
     logged = task_metrics(Task("osteo", "bmd_class", "binary", positive=["osteoporosis"]))
     logged.update(torch.tensor(P, dtype=torch.float32), torch.tensor(Y))
     for key, value in logged.compute().items():
@@ -88,6 +94,10 @@ def test_patient_bootstrap_covers_shrinks_and_resamples_patients():
     assert hi_l - lo_l < 0.5 * (hi_s - lo_s)
     # ten identical images per patient carry no more information than one: same interval as one image each
     assert patient_bootstrap(frame(50, copies=10), mae, n_boot=500) == pytest.approx((lo_s, hi_s))
+    # several statistics from the same resamples: each interval equals its own patient_bootstrap
+    both = patient_bootstrap_many(small, lambda f: {"mae": mae(f), "max": f["error"].max()}, n_boot=500)
+    assert both["mae"] == (lo_s, hi_s)
+    assert both["max"] == patient_bootstrap(small, lambda f: f["error"].max(), n_boot=500)
 
 
 def naive_delong(y, a, b):

@@ -12,8 +12,7 @@ from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 from radscreen.evaluation.analysis import labelled
 from radscreen.tasks import Task
-from radscreen.utils.figures import plt
-from radscreen.utils.figures import save_figure as _save
+from radscreen.utils.figures import plt, save_figure
 
 
 def age_scatter(frame: pd.DataFrame, task: Task, path: Path, title: str) -> Path:
@@ -27,7 +26,7 @@ def age_scatter(frame: pd.DataFrame, task: Task, path: Path, title: str) -> Path
     ax.plot([low, high], [low, high], "k--", lw=1, label="identity")
     ax.set(xlabel=f"true {task.column}", ylabel=f"predicted {task.column}", title=title, aspect="equal")
     ax.legend(loc="upper left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def age_histograms(frame: pd.DataFrame, task: Task, path: Path, title: str) -> Path:
@@ -38,7 +37,7 @@ def age_histograms(frame: pd.DataFrame, task: Task, path: Path, title: str) -> P
     ax.hist(rows[f"{task.name}_pred"], bins=bins, alpha=0.6, label="predicted")
     ax.set(xlabel=task.column, ylabel="images", title=title)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def error_vs_uncertainty(frame: pd.DataFrame, task: Task, path: Path, title: str) -> Path:
@@ -49,7 +48,7 @@ def error_vs_uncertainty(frame: pd.DataFrame, task: Task, path: Path, title: str
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.scatter(sd, error, s=10, alpha=0.6)
     ax.set(xlabel="predicted SD", ylabel="absolute error", title=f"{title} (r = {np.corrcoef(sd, error)[0, 1]:.2f})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def roc(frame: pd.DataFrame, task: Task, path: Path, title: str, by: str | None = "sex") -> Path:
@@ -68,7 +67,7 @@ def roc(frame: pd.DataFrame, task: Task, path: Path, title: str, by: str | None 
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.set(xlabel="1 − specificity", ylabel="sensitivity", title=title, aspect="equal")
     ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion(frame: pd.DataFrame, task: Task, path: Path, title: str, threshold: float = 0.5) -> Path:
@@ -89,7 +88,7 @@ def confusion(frame: pd.DataFrame, task: Task, path: Path, title: str, threshold
                 color="white" if count > matrix.max() / 2 else "black", fontsize=12)
     ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels,
            xlabel="predicted", ylabel="true", title=title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def calibration(frame: pd.DataFrame, task: Task, path: Path, title: str, bins: int = 10) -> Path:
@@ -101,7 +100,7 @@ def calibration(frame: pd.DataFrame, task: Task, path: Path, title: str, bins: i
     ax.plot([0, 1], [0, 1], "k:", lw=1, label="perfect")
     ax.set(xlabel="predicted probability", ylabel="observed frequency", title=title, aspect="equal")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def task_figures(frame: pd.DataFrame, task: Task, folder: Path, split: str, threshold: float) -> list[Path]:

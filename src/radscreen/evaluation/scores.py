@@ -10,15 +10,19 @@ import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
 
+from radscreen.errors import UserError
+
 THRESHOLD_METHODS = ("youden", "sensitivity", "fixed")
+FIXED_DEFAULT = 0.5  # what the spelling `fixed` means (conf/eval.yaml documents it as "fixed (0.5)")
 
 
 def regression_scores(target: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """MAE, RMSE, R², share within ±4 / ±9 units (thesis Table 3.1), mean and SD of the error, Pearson r."""
     target, pred = np.asarray(target, float), np.asarray(pred, float)
     error = pred - target
+    varies = len(target) > 2 and np.ptp(target) > 0 and np.ptp(pred) > 0  # Pearson r is undefined otherwise
     return {
-        "n": float(len(target)),
+        "n": len(target),
         "mae": float(np.mean(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "r2": float(skm.r2_score(target, pred)) if len(target) > 1 else float("nan"),
@@ -26,16 +30,37 @@ def regression_scores(target: np.ndarray, pred: np.ndarray) -> dict[str, float]:
         "within9": float(np.mean(np.abs(error) <= 9)),
         "mean_error": float(np.mean(error)),
         "sd_error": float(np.std(error, ddof=1)) if len(target) > 1 else float("nan"),
-        "pearson": float(stats.pearsonr(target, pred)[0]) if len(target) > 2 else float("nan"),
+        "pearson": float(stats.pearsonr(target, pred)[0]) if varies else float("nan"),
     }
 
 
-def choose_threshold(target: np.ndarray, prob: np.ndarray, method: str = "youden",
-                     sensitivity: float = 0.9, fixed: float = 0.5) -> float:
+def parse_threshold(value: str | float) -> str | float:
+    """A threshold as a user writes it: `youden`, `sensitivity`, a probability such as `0.35` (applied
+    unchanged) or `fixed` (the same as 0.5). UserError for anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif str(value).strip().lower() in THRESHOLD_METHODS:
+        method = str(value).strip().lower()
+        return FIXED_DEFAULT if method == "fixed" else method
+    else:
+        try:
+            number = float(str(value))
+        except ValueError:
+            raise UserError(f"threshold '{value}' is neither youden, sensitivity, fixed nor a number such as 0.35")\
+                from None
+    if not 0.0 <= number <= 1.0 or not np.isfinite(number):
+        raise UserError(f"threshold {value} is not a probability; give a number between 0 and 1, e.g. 0.35")
+    return number
+
+
+def choose_threshold(target: np.ndarray, prob: np.ndarray, method: str | float = "youden",
+                     sensitivity: float = 0.9, fixed: float = FIXED_DEFAULT) -> float:
     """Operating threshold from (validation) data: Youden's J maximum, the highest threshold reaching a
-    target sensitivity, or a fixed value. Predictions >= threshold are positive."""
+    target sensitivity, or a fixed value (`fixed`, or the number itself). Predictions >= threshold are positive."""
+    if isinstance(method, (int, float)) and not isinstance(method, bool):
+        return float(method)
     if method not in THRESHOLD_METHODS:
-        raise ValueError(f"threshold method must be one of {THRESHOLD_METHODS}, got '{method}'")
+        raise ValueError(f"threshold method must be one of {THRESHOLD_METHODS} or a number, got '{method}'")
     if method == "fixed":
         return float(fixed)
     target = np.asarray(target, int)
@@ -57,7 +82,7 @@ def binary_scores(target: np.ndarray, prob: np.ndarray, threshold: float = 0.5) 
     tn, fp, fn, tp = skm.confusion_matrix(target, pred, labels=[0, 1]).ravel()
     ratio = lambda a, b: float(a / b) if b else float("nan")  # noqa: E731
     return {
-        "n": float(len(target)),
+        "n": len(target),
         "auroc": float(skm.roc_auc_score(target, prob)) if len(np.unique(target)) == 2 else float("nan"),
         "threshold": float(threshold),
         "accuracy": ratio(tp + tn, len(target)),
@@ -66,7 +91,7 @@ def binary_scores(target: np.ndarray, prob: np.ndarray, threshold: float = 0.5) 
         "ppv": ratio(tp, tp + fp),
         "npv": ratio(tn, tn + fn),
         "f1": ratio(2 * tp, 2 * tp + fp + fn),
-        "tp": float(tp), "fp": float(fp), "tn": float(tn), "fn": float(fn),
+        "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
     }
 
 
@@ -78,7 +103,7 @@ def multiclass_scores(target: np.ndarray, probs: np.ndarray, classes: list[str])
     present = np.unique(y)
     auc = float(skm.roc_auc_score(y, probs, multi_class="ovr", average="macro", labels=list(range(len(classes))))) \
         if len(present) == len(classes) else float("nan")
-    return {"n": float(len(y)), "auroc": auc, "accuracy": float(np.mean(pred == y)),
+    return {"n": len(y), "auroc": auc, "accuracy": float(np.mean(pred == y)),
             "f1": float(skm.f1_score(y, pred, average="macro", labels=list(range(len(classes)))))}
 
 

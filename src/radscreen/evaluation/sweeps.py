@@ -3,34 +3,72 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from omegaconf import OmegaConf
 
-from radscreen.evaluation.analysis import EVAL_SPLITS, Run, labelled, score, validation_threshold
+from radscreen.errors import UserError
+from radscreen.evaluation import formatting
+from radscreen.evaluation.analysis import EVAL_SPLITS, Run, labelled, operating_threshold, score
 from radscreen.evaluation.uncertainty import delong_test
+from radscreen.tasks import Task
+from radscreen.training.failure import is_failed
 
 IGNORED_OVERRIDES = ("hydra.", "paths.", "ckpt_path")
 
 
-def collect_jobs(multirun_dir: str | Path) -> pd.DataFrame:
-    """One row per finished job of a multirun folder: its overrides (one column each) and logged metrics."""
+@dataclass(frozen=True)
+class Jobs:
+    """The finished jobs of a multirun (one row each) and the job folders left out because they failed."""
+
+    table: pd.DataFrame
+    failed: tuple[Path, ...]
+
+
+def find_jobs(multirun_dir: str | Path) -> Jobs:
+    """One row per finished job of a multirun folder (its overrides, one column each, and logged metrics);
+    job folders marked FAILED are skipped and listed. UserError when the folder has no finished job."""
+    folder = Path(multirun_dir)
+    if not folder.exists():
+        raise UserError(f"multirun folder {folder} does not exist")
+    if not folder.is_dir():
+        raise UserError(f"{folder} is a file; give the multirun folder that holds one folder per job")
+    failed = tuple(job for job in sorted(p for p in folder.iterdir() if p.is_dir()) if is_failed(job))
     rows = []
-    for metrics_file in sorted(Path(multirun_dir).glob("*/metrics.json")):
+    for metrics_file in sorted(folder.glob("*/metrics.json")):
         job = metrics_file.parent
-        overrides_file = job / ".hydra" / "overrides.yaml"
-        overrides = list(OmegaConf.load(overrides_file)) if overrides_file.exists() else []
-        row = {"job": job.name}
-        for override in overrides:
-            key, _, value = override.lstrip("+~").partition("=")
-            if not key.startswith(IGNORED_OVERRIDES):
-                row[key] = value
-        row.update(json.loads(metrics_file.read_text()).get("metrics", {}))
-        rows.append(row)
+        if job in failed:
+            continue
+        rows.append({"job": job.name, **_overrides(job), **_logged(metrics_file)})
     if not rows:
-        raise FileNotFoundError(f"no finished jobs (*/metrics.json) in {multirun_dir}")
-    return pd.DataFrame(rows)
+        reason = f"all {len(failed)} job(s) failed (FAILED marker)" if failed else "no finished jobs (*/metrics.json)"
+        raise UserError(f"nothing to summarise in {folder}: {reason}")
+    return Jobs(pd.DataFrame(rows), failed)
+
+
+def _overrides(job: Path) -> dict[str, str]:
+    overrides_file = job / ".hydra" / "overrides.yaml"
+    overrides = list(OmegaConf.load(overrides_file)) if overrides_file.exists() else []
+    row = {}
+    for override in overrides:
+        key, _, value = str(override).lstrip("+~").partition("=")
+        if not key.startswith(IGNORED_OVERRIDES):
+            row[key] = value
+    return row
+
+
+def _logged(metrics_file: Path) -> dict[str, float]:
+    try:
+        return json.loads(metrics_file.read_text()).get("metrics", {})
+    except (json.JSONDecodeError, AttributeError):
+        raise UserError(f"{metrics_file} is not a metrics.json written by train.py (not a JSON object)") from None
+
+
+def collect_jobs(multirun_dir: str | Path) -> pd.DataFrame:
+    """The table of `find_jobs` (finished jobs not marked FAILED)."""
+    return find_jobs(multirun_dir).table
 
 
 def summarize_jobs(jobs: pd.DataFrame, metrics: list[str] | None = None,
@@ -40,7 +78,11 @@ def summarize_jobs(jobs: pd.DataFrame, metrics: list[str] | None = None,
                                  and not c.endswith("_loss")]
     missing = [m for m in metric_columns if m not in jobs]
     if missing:
-        raise KeyError(f"metric(s) {missing} were not logged by these jobs; they have: {sorted(jobs.columns)}")
+        logged = sorted(c for c in jobs.columns if "/" in c)
+        raise UserError(f"metric(s) {', '.join(missing)} were not logged by these jobs; they logged: "
+                        f"{', '.join(logged)}")
+    if not metric_columns:
+        raise UserError("these jobs logged no val/, test/ or external/ metric; name some with --metrics")
     keys = [c for c in jobs.columns if c not in metric_columns and c != "job" and c not in over
             and not c.startswith(("train/", "val/", "test/", "external/"))]
     grouped = jobs.groupby(keys, dropna=False, sort=True) if keys else jobs.groupby(lambda _: "all")
@@ -53,9 +95,37 @@ def summarize_jobs(jobs: pd.DataFrame, metrics: list[str] | None = None,
     return out.reset_index()
 
 
-def compare_runs(runs: list[Run], threshold_method: str = "youden") -> pd.DataFrame:
-    """Several experiments on the same internal and external sets: one row per run × split × task; for binary
-    tasks, DeLong's p-value against the first run with that task when both scored the same images."""
+def paired_delong(first: pd.DataFrame, other: pd.DataFrame, task: Task, names: tuple[str, str] = ("first", "other"),
+                  split: str = "test") -> dict[str, float]:
+    """DeLong's test of two runs' AUCs on the images both scored (joined on image_id): the counts of each run and
+    of the shared images, both AUCs on the shared images and the p-value. UserError when no labelled image is
+    shared, when the runs' labels of a shared image differ, or when the shared images hold one class only."""
+    target, pred = f"{task.name}_target", f"{task.name}_pred"
+    a, b = (labelled(f, task)[["image_id", target, pred]] for f in (first, other))
+    for frame, name in ((a, names[0]), (b, names[1])):
+        if frame["image_id"].duplicated().any():
+            raise UserError(f"{split} predictions of run {name} list an image_id more than once; DeLong's paired test "
+                            f"needs one prediction per image")
+    joined = a.merge(b, on="image_id", suffixes=("_a", "_b"))
+    what = f"task {task.name}, {split}: run {names[1]} ({len(b)} images) and run {names[0]} ({len(a)} images)"
+    if joined.empty:
+        raise UserError(f"{what} share no labelled image_id; DeLong's paired test needs the same images")
+    differ = int((joined[f"{target}_a"] != joined[f"{target}_b"]).sum())
+    if differ:
+        raise UserError(f"{what} disagree on the label of {differ} of {len(joined)} shared images; compare runs "
+                        f"evaluated against the same labels")
+    if joined[f"{target}_a"].nunique() < 2:
+        raise UserError(f"{what} share {len(joined)} images of one class only; DeLong's test needs both classes")
+    result = delong_test(joined[f"{target}_a"].astype(int), joined[f"{pred}_a"], joined[f"{pred}_b"])
+    return {"n_first": len(a), "n_shared": len(joined), "auroc_first_shared": result["auc_a"],
+            "auroc_shared": result["auc_b"], "delong_p_vs_first": result["p_value"]}
+
+
+def compare_runs(runs: list[Run], threshold_method: str | float = "youden", sensitivity: float = 0.9) -> pd.DataFrame:
+    """Several experiments on the same internal and external sets: one row per run × split × task with the run's
+    scores on all its images; for binary tasks, DeLong's test against the first run with that task on the images
+    both runs share (n_shared, n_first: how many; auroc_shared, auroc_first_shared: both AUCs on them)."""
+    labels = run_labels(runs)
     rows = []
     for run in runs:
         for split in EVAL_SPLITS:
@@ -64,28 +134,26 @@ def compare_runs(runs: list[Run], threshold_method: str = "youden") -> pd.DataFr
             for task in run.tasks.values():
                 if f"{task.name}_target" not in run.predictions[split]:
                     continue
-                threshold = validation_threshold(run, task, threshold_method)
-                row = {"run": run.name, "split": split, "task": task.name,
+                threshold = operating_threshold(run, task, threshold_method, sensitivity).value \
+                    if task.kind == "binary" else 0.5
+                row = {"run": labels[id(run)], "split": split, "task": task.name,
                        **{k: v for k, v in score(run.predictions[split], task, threshold).items()
                           if k not in ("tp", "fp", "tn", "fn")}}
                 reference = next(r for r in runs if f"{task.name}_target" in r.predictions.get(split, {}))
                 if task.kind == "binary" and run is not reference:
-                    row["delong_p_vs_first"] = _delong(reference.predictions[split], run.predictions[split], task)
+                    row.update(paired_delong(reference.predictions[split], run.predictions[split], task,
+                                             (labels[id(reference)], labels[id(run)]), split))
                 rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _delong(first: pd.DataFrame, other: pd.DataFrame, task) -> float:
-    a, b = labelled(first, task), labelled(other, task)
-    joined = a.merge(b, on="image_id", suffixes=("_a", "_b"))
-    same_cases = len(joined) == len(a) == len(b) and \
-        (joined[f"{task.name}_target_a"] == joined[f"{task.name}_target_b"]).all()
-    if not same_cases:
-        return float("nan")  # not the same test images and labels: AUCs are not paired
-    return delong_test(joined[f"{task.name}_target_a"].astype(int), joined[f"{task.name}_pred_a"],
-                       joined[f"{task.name}_pred_b"])["p_value"]
+def run_labels(runs: list[Run]) -> dict[int, str]:
+    """A name per run (keyed by id(run)): its run_name, or its folder when several runs share that name."""
+    names = [run.name for run in runs]
+    return {id(run): run.name if names.count(run.name) == 1 else str(run.directory) for run in runs}
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (floats to 4 digits)."""
-    return table.to_markdown(index=False, floatfmt=".4f")
+    """A GitHub-flavoured Markdown table: counts as integers, p-values to 3 significant digits, other numbers
+    to 4 decimals (see `radscreen.evaluation.formatting`)."""
+    return formatting.to_markdown(table)

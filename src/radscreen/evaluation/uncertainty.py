@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -13,15 +13,30 @@ def patient_bootstrap(frame: pd.DataFrame, statistic: Callable[[pd.DataFrame], f
                       alpha: float = 0.05, seed: int = 0, patient_column: str = "patient_id") -> tuple[float, float]:
     """Percentile CI of `statistic` resampling **patients** with replacement (all images of a drawn patient
     come along), so correlated images of one patient do not narrow the interval. NaN replicates are skipped."""
+    return patient_bootstrap_many(frame, lambda sample: {"value": statistic(sample)}, n_boot, alpha, seed,
+                                  patient_column).get("value", (float("nan"), float("nan")))
+
+
+def patient_bootstrap_many(frame: pd.DataFrame, statistics: Callable[[pd.DataFrame], Mapping[str, float]],
+                           n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
+                           patient_column: str = "patient_id") -> dict[str, tuple[float, float]]:
+    """`patient_bootstrap` of several statistics computed together on each resample (one `statistics` call per
+    replicate): {name: (low, high)}. A replicate where a statistic is NaN is skipped for that statistic only."""
     groups = list(frame.groupby(patient_column, sort=False).indices.values())  # row positions per patient
     rng = np.random.default_rng(seed)
-    values = []
+    values: dict[str, list[float]] = {}
     for _ in range(n_boot):
         drawn = rng.integers(0, len(groups), len(groups))
         sample = frame.iloc[np.concatenate([groups[i] for i in drawn])]
-        value = statistic(sample)
-        if np.isfinite(value):
-            values.append(value)
+        for name, value in statistics(sample).items():
+            values.setdefault(name, [])
+            if np.isfinite(value):
+                values[name].append(value)
+    return {name: _percentiles(kept, alpha) for name, kept in values.items()}
+
+
+def _percentiles(values: list[float], alpha: float) -> tuple[float, float]:
+    """The (alpha/2, 1 − alpha/2) percentile interval of bootstrap replicates; NaN without any."""
     if not values:
         return float("nan"), float("nan")
     low, high = np.percentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])

@@ -6,17 +6,23 @@ from pathlib import Path
 
 import matplotlib
 
+from radscreen.utils.tables import atomic_output
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 110) -> Path:
-    """Tight layout, write PNG (creating the folder), close the figure; returns the path."""
+    """Tight layout, write PNG atomically (creating the folder; a failed save leaves no half file), close the
+    figure; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        with atomic_output(path) as temporary:
+            fig.savefig(temporary, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -74,6 +74,21 @@ def check_output_path(path: str | Path, what: str) -> Path:
         raise UserError(f"{what} {path} is a folder; give a file name")
     if not path.parent.is_dir():
         raise UserError(f"the folder of {what} {path} does not exist; create {path.parent} first")
+    if not os.access(path.parent, os.W_OK):
+        raise UserError(f"{what} {path} cannot be written (permission denied on {path.parent})")
+    return path
+
+
+def check_output_folder(path: str | Path, what: str) -> Path:
+    """`path` when it is a folder, or can be created as one because the folder above it exists; else UserError.
+    Nothing is created here: the command makes the folder when it writes its first file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} {path} is a file; give a folder")
+    if not path.exists() and not path.parent.is_dir():
+        raise UserError(f"the folder above {what} {path} does not exist; create {path.parent} first")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise UserError(f"{what} {path} cannot be written (permission denied)")
     return path
 
 
@@ -104,5 +119,5 @@ def write_text(text: str, path: str | Path) -> Path:
     """Write a text file atomically; returns the path."""
     path = Path(path)
     with atomic_output(path) as temporary:
-        temporary.write_text(text)
+        temporary.write_text(text, encoding="utf-8")
     return path

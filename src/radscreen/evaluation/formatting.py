@@ -1,0 +1,68 @@
+"""Tables as people read them (Markdown, HTML, console): counts as integers, p-values with 3 significant
+digits, other numbers with 4 decimals. The CSV files keep the full values."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+
+COUNT_COLUMNS = frozenset({"n", "tp", "fp", "tn", "fn", "support", "runs", "images", "patients", "count"})
+MISSING = "–"
+
+
+def is_count_column(name: object) -> bool:
+    """Columns holding counts: n, TP/FP/TN/FN, support, runs, images, patients, and any `n_…` column."""
+    text = str(name).lower()
+    return text in COUNT_COLUMNS or text.startswith("n_")
+
+
+def is_p_value_column(name: object) -> bool:
+    """Columns holding p-values (`p_value`, `delong_p_vs_first`, …)."""
+    text = str(name).lower()
+    return text == "p" or "p_value" in text or text.startswith("delong_p")
+
+
+def _count(value: object) -> str:
+    return MISSING if pd.isna(value) else str(int(round(float(value))))
+
+
+def _number(value: object, spec: str) -> str:
+    return MISSING if pd.isna(value) else format(float(value), spec)
+
+
+def display_table(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """A copy of `table` with every numeric column rendered as text: counts as integers (114, not 114.0000),
+    p-values as 3 significant digits, other numbers with `digits` decimals; missing values as '–'."""
+    out = table.copy()
+    for column in out.columns:
+        values = out[column]
+        if not (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)):
+            out[column] = values.map(lambda v: MISSING if v is None or (isinstance(v, float) and np.isnan(v))
+                                     else str(v))
+        elif is_count_column(column) or pd.api.types.is_integer_dtype(values):
+            out[column] = values.map(_count)
+        elif is_p_value_column(column):
+            out[column] = values.map(lambda v: _number(v, ".3g"))
+        else:
+            out[column] = values.map(lambda v: _number(v, f".{digits}f"))
+    return out
+
+
+def _alignment(table: pd.DataFrame) -> tuple[str, ...]:
+    return tuple("right" if pd.api.types.is_numeric_dtype(table[c]) else "left" for c in table.columns)
+
+
+def to_markdown(table: pd.DataFrame, digits: int = 4) -> str:
+    """A GitHub-flavoured Markdown table of `display_table(table)` (numbers right-aligned)."""
+    if table.empty:
+        return "(no rows)"
+    return display_table(table, digits).to_markdown(index=False, disable_numparse=True, colalign=_alignment(table))
+
+
+def to_html(table: pd.DataFrame, digits: int = 4) -> str:
+    """An HTML table of `display_table(table)` (the report's CSS right-aligns cells)."""
+    if table.empty:
+        return '<p class="note">(no rows)</p>'
+    return display_table(table, digits).to_html(index=False, escape=True, na_rep=html.escape(MISSING))
