@@ -85,9 +85,11 @@ def main() -> int:
     run("split", "scripts/split_manifest.py", str(MANIFEST), "--out", str(MANIFEST), "--stratify", "bmd_class",
         "sex", "--seed", str(args.seed), timings=timings)
     shutil.rmtree(OUT, ignore_errors=True)
-    run("age model", "train.py", "experiment=age_densenet169", "demo=cpu", f"hydra.run.dir={OUT / 'age'}",
-        timings=timings)
+    # demo=cpu swaps the studies' backbones for a ResNet-18 at 64 px: the run names say what is trained
+    run("age model", "train.py", "experiment=age_densenet169", "demo=cpu", "run_name=demo_age_resnet18",
+        f"hydra.run.dir={OUT / 'age'}", timings=timings)
     run("osteoporosis transfer", "train.py", "experiment=osteo_transfer_age", "demo=cpu",
+        "run_name=demo_osteo_transfer_age_resnet18",
         f"upstream.age={OUT / 'age' / 'checkpoints' / 'best.ckpt'}", f"hydra.run.dir={OUT / 'osteo_transfer_age'}",
         timings=timings)
     run("evaluation", "eval.py", f"ckpt_path={OUT / 'osteo_transfer_age' / 'checkpoints' / 'best.ckpt'}",

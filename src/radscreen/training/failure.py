@@ -31,3 +31,8 @@ def mark_failed(run_dir: str | Path, error: BaseException) -> Path | None:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
     return marker
+
+
+def clear_failed(run_dir: str | Path) -> None:
+    """Remove the FAILED marker (a run resumed in the same folder that has now finished)."""
+    (Path(run_dir) / FAILED_MARKER).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from radscreen.data.datamodules import ImageDataModule
 from radscreen.evaluation.scores import uncertainty_scores
 from radscreen.models.module import load_module
 from radscreen.training.checks import ConfigError, check_required_files, resolve_monitor
+from radscreen.training.failure import clear_failed
 from radscreen.training.predictions import prediction_frame
 from radscreen.training.resume import find_last_checkpoint
 from radscreen.utils.tables import write_csv, write_text
@@ -198,6 +199,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                                         "best_score": float(checkpoint_cb.best_model_score)
                                         if checkpoint_cb and checkpoint_cb.best_model_score is not None else None,
                                         "data": datamodule.describe()})
+    clear_failed(output_dir)  # a run resumed in its own folder that now ends well is no longer failed
     print_metrics(metrics, cfg.run_name, {"run folder": output_dir})
     return metrics
 
