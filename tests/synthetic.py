@@ -109,3 +109,17 @@ def write_synthetic_ct(folder: Path, shape_zyx: tuple[int, int, int] = (40, 64, 
     pd.DataFrame({"id": list(STRUCTURES), "structure": list(STRUCTURES.values())}).to_csv(
         folder / "structures.csv", index=False)
     return folder
+
+
+def synthetic_manifest(n_patients: int = 1000, seed: int = 0, max_images: int = 3) -> pd.DataFrame:
+    """Synthetic manifest: 1–3 images per patient, unbalanced classes and sexes."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_patients):
+        sex = rng.choice(["F", "M"], p=[0.65, 0.35])
+        cls = rng.choice(["normal", "osteopenia", "osteoporosis"], p=[0.5, 0.3, 0.2])
+        age = float(rng.uniform(20, 90))
+        for k in range(int(rng.integers(1, max_images + 1))):
+            rows.append({"image_id": f"i{p}_{k}", "patient_id": f"p{p}", "path": f"{p}_{k}.dcm", "sex": sex,
+                         "bmd_class": cls, "age_years": age + k})
+    return pd.DataFrame(rows)

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from test_reports import run_script, user_error
 
 from radscreen.evaluation.agegap import RAW, add_age_gap, fit_gap_correction
+
+from script_helpers import run_tool, user_error
 
 MEAN_AGE = 55.0
 
@@ -67,7 +68,7 @@ def test_correction_removes_regression_to_the_mean():
 
 
 def test_agegap_script_corrects_on_validation_by_default_and_says_so(run_dir, capsys):
-    code, out, err = run_script("agegap", [run_dir / "predictions_test.csv", "--manifest", run_dir.parent /
+    code, out, err = run_tool("agegap", [run_dir / "predictions_test.csv", "--manifest", run_dir.parent /
                                            "manifest.csv", "--categorical", "sex", "bmd_class", "--continuous",
                                            "age_years", "weight_kg"], capsys)
     assert code == 0, err
@@ -94,7 +95,7 @@ def test_agegap_script_corrects_on_validation_by_default_and_says_so(run_dir, ca
 
 
 def test_agegap_script_raw_gap_on_request(run_dir, capsys):
-    code, out, err = run_script("agegap", [run_dir / "predictions_test.csv", "--correction", "none",
+    code, out, err = run_tool("agegap", [run_dir / "predictions_test.csv", "--correction", "none",
                                            "--categorical", "sex", "--continuous", "age_years"], capsys)
     assert code == 0, err
     assert out.startswith("# Age gap: raw (predicted − true, not bias-corrected); groups at ±5 y")
@@ -107,7 +108,7 @@ def test_agegap_script_raw_gap_on_request(run_dir, capsys):
 def test_agegap_explicit_validation_file(run_dir, tmp_path, capsys):
     other = tmp_path / "elsewhere.csv"
     (run_dir / "predictions_val.csv").rename(other)
-    code, _, err = run_script("agegap", [run_dir / "predictions_test.csv", "--validation", other, "--categorical",
+    code, _, err = run_tool("agegap", [run_dir / "predictions_test.csv", "--validation", other, "--categorical",
                                          "sex", "--continuous", "age_years", "--out", tmp_path / "out"], capsys)
     assert code == 0, err
     assert json.loads((tmp_path / "out" / "correction.json").read_text())["n"] == 600

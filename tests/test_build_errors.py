@@ -3,8 +3,6 @@ no manifest (nor half a file) left behind. Each script's main() runs in-process 
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import warnings
 from datetime import date
 from pathlib import Path
@@ -18,29 +16,18 @@ from radscreen.io.dicom_write import write_radiograph
 from radscreen.io.volume_write import write_series
 from radscreen.manifests import scan
 from radscreen.manifests.pseudonym import pseudonymise
-from radscreen.utils.cli import run_command
 
 from conftest import SALT, gradient_image
+from script_helpers import load_script, run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 CLINICAL = "patient_id,date,t_score_ls,t_score_fn,t_score_th\nP1,2020-01-10,-2.6,-1.0,-0.5\n"
 
 
-@functools.cache
-def script(name: str):
-    """scripts/<name>.py as a module (the scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run(capsys, name: str, *argv: object) -> tuple[int, str]:
     """(exit code, stdout + stderr) of `scripts/<name>.py ARGV`, run in this process."""
-    with pytest.raises(SystemExit) as stop:
-        run_command(lambda: script(name).main([str(a) for a in argv]))
-    captured = capsys.readouterr()
-    return stop.value.code, captured.out + captured.err
+    code, out, err = run_tool(name, list(argv), capsys)
+    return code, out + err
 
 
 def build(capsys, *argv: object) -> tuple[int, str]:
@@ -151,7 +138,7 @@ def test_a_crash_during_the_scan_leaves_no_manifest_no_rejects_and_no_partial_fi
     monkeypatch.setattr(scan, "scan_file", crash_on_second)
     out = tmp_path / "m.csv"
     with pytest.raises(KeyboardInterrupt):
-        script("build_manifest").main([str(films), "--out", str(out), "--quiet", "--workers", "1"])
+        load_script("build_manifest").main([str(films), "--out", str(out), "--quiet", "--workers", "1"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["films"]
 
 

@@ -4,8 +4,6 @@ The script's main() runs in-process through run_command (what `python scripts/im
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import os
 from pathlib import Path
 
@@ -13,7 +11,8 @@ import pandas as pd
 import pytest
 
 from radscreen.manifests.importers import AMBIGUOUS, DUPLICATE, NOT_FOUND, resolve_images
-from radscreen.utils.cli import run_command
+
+from script_helpers import load_script, run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,21 +29,10 @@ PADCHEST = ("ImageID,ImageDir,StudyDate_DICOM,PatientID,PatientBirth,PatientSex_
 CSVS = {"nih": NIH, "chexpert": CHEXPERT, "padchest": PADCHEST}
 
 
-@functools.cache
-def script(name: str):
-    """scripts/<name>.py as a module (the scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_import(capsys, *argv: str) -> tuple[int, str]:
     """(exit code, stdout + stderr) of `import_manifest.py ARGV`, run in this process."""
-    with pytest.raises(SystemExit) as stop:
-        run_command(lambda: script("import_manifest").main([str(a) for a in argv]))
-    captured = capsys.readouterr()
-    return stop.value.code, captured.out + captured.err
+    code, out, err = run_tool("import_manifest", list(argv), capsys)
+    return code, out + err
 
 
 def one_error_line(output: str) -> str:
@@ -220,7 +208,7 @@ def test_a_failed_write_leaves_no_manifest_and_no_partial_file(nih_csv, tmp_path
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_fail)
     with pytest.raises(OSError, match="No space left"):
-        script("import_manifest").main(["nih", str(nih_csv), "--out", str(out)])
+        load_script("import_manifest").main(["nih", str(nih_csv), "--out", str(out)])
     assert not out.exists() and leftovers(tmp_path) == []
 
 

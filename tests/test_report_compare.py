@@ -6,13 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as skm
-from test_reports import fake_predictions, fake_run, run_script, user_error, write_run
 
 from radscreen.errors import UserError
 from radscreen.evaluation.analysis import load_run
 from radscreen.evaluation.scores import parse_threshold
 from radscreen.evaluation.sweeps import compare_runs, paired_delong
 from radscreen.evaluation.uncertainty import delong_test
+
+from script_helpers import run_tool, user_error
+from test_reports import fake_predictions, fake_run, write_run
 
 
 def overlapping_runs(tmp_path, shift: int = 50, n: int = 200):
@@ -35,7 +37,7 @@ def test_comparison_is_written_beside_the_first_run_never_in_the_cwd(tmp_path, m
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
-    code, out, err = run_script("report", [a, b, "--boot", "0"], capsys)
+    code, out, err = run_tool("report", [a, b, "--boot", "0"], capsys)
     assert code == 0, err
     assert list(cwd.iterdir()) == []
     comparison = pd.read_csv(a / "comparison" / "comparison.csv")
@@ -43,7 +45,7 @@ def test_comparison_is_written_beside_the_first_run_never_in_the_cwd(tmp_path, m
     markdown = (a / "comparison" / "comparison.md").read_text()
     assert "n_shared" in markdown and str(a) in markdown and str(b) in markdown
     assert "n_shared" in out and (a / "report" / "report.html").exists() and (b / "report" / "report.html").exists()
-    code, _, err = run_script("report", [a, b, "--boot", "0", "--out", tmp_path / "elsewhere"], capsys)
+    code, _, err = run_tool("report", [a, b, "--boot", "0", "--out", tmp_path / "elsewhere"], capsys)
     assert code == 0, err
     assert (tmp_path / "elsewhere" / "comparison.csv").exists() and list(cwd.iterdir()) == []
 
@@ -81,7 +83,7 @@ def test_delong_with_disagreeing_labels_is_a_user_error(tmp_path):
 
 def test_fixed_threshold_gives_the_confusion_counts_by_hand(tmp_path, capsys):
     run_dir = fake_run(tmp_path / "run")
-    code, _, err = run_script("report", [run_dir, "--threshold", "0.35", "--boot", "0"], capsys)
+    code, _, err = run_tool("report", [run_dir, "--threshold", "0.35", "--boot", "0"], capsys)
     assert code == 0, err
     test = pd.read_csv(run_dir / "predictions_test.csv")
     y, positive = test.osteo_target == 1, test.osteo_pred >= 0.35

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from test_reports import fake_multirun, fake_run, run_script, user_error
 
 from radscreen.training.failure import mark_failed
+
+from script_helpers import run_tool, user_error
+from test_reports import fake_multirun, fake_run
 
 
 def test_report_run_folder_that_does_not_exist(tmp_path, capsys):
@@ -135,7 +137,7 @@ def test_summarize_skips_failed_jobs_and_says_how_many(tmp_path, capsys):
     mark_failed(multi / "2", RuntimeError("diverged"))  # (512, seed 0), mae 5: left out
     (multi / "5").mkdir()
     mark_failed(multi / "5", RuntimeError("killed before any metric"))
-    code, out, err = run_script("summarize", [multi], capsys)
+    code, out, err = run_tool("summarize", [multi], capsys)
     assert code == 0, err
     assert "skipped 2 failed job(s) (FAILED marker): 2, 5" in err
     summary = pd.read_csv(multi / "summary.csv").set_index("data.image_size")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -22,7 +20,8 @@ from radscreen.evaluation.formatting import to_html, to_markdown
 from radscreen.evaluation.report import ReportOptions, build_report
 from radscreen.evaluation.scores import choose_threshold
 from radscreen.evaluation.sweeps import collect_jobs, summarize_jobs
-from radscreen.utils.cli import run_command
+
+from script_helpers import run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {"age": {"name": "age", "column": "age_years", "kind": "regression", "loss": "gaussian_nll"},
@@ -56,31 +55,6 @@ def fake_run(folder: Path, seed: int = 0) -> Path:
     return write_run(folder, {split: fake_predictions(split, n, rng) for split, n in (("val", 80), ("test", 200))})
 
 
-def load_script(name: str) -> ModuleType:
-    """scripts/<name>.py as a module, to call its main(argv) in-process."""
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def run_script(name: str, argv: list[str], capsys) -> tuple[int, str, str]:
-    """Exit code, stdout and stderr of scripts/<name>.py run as its command line runs it (run_command(main))."""
-    capsys.readouterr()
-    main = load_script(name).main
-    with pytest.raises(SystemExit) as exit_info:
-        run_command(lambda: main([str(a) for a in argv]))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
-
-def user_error(name: str, argv: list, capsys) -> str:
-    """The one-line message of a command that must stop on a user's mistake (exit 2, no traceback)."""
-    code, _, err = run_script(name, argv, capsys)
-    assert code == 2, err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    assert err.startswith("error: "), err
-    return err.strip()
 
 
 def test_report_tables_use_validation_threshold_and_match_sklearn(tmp_path):
@@ -199,7 +173,7 @@ def test_summarize_means_and_sds_over_seeds(tmp_path):
 
 def test_summarize_script_writes_the_summary(tmp_path, capsys):
     multi = fake_multirun(tmp_path / "multi")
-    code, out, _ = run_script("summarize", [multi], capsys)
+    code, out, _ = run_tool("summarize", [multi], capsys)
     assert code == 0
     assert "6.000 ± 1.000" in (multi / "summary.md").read_text() and "6.000 ± 1.000" in out
     assert pd.read_csv(multi / "summary.csv")["runs"].tolist() == [2, 3]

@@ -23,21 +23,11 @@ from radscreen.manifests.splits import (
     subsample,
 )
 
+from synthetic import synthetic_manifest as cohort
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cohort(n_patients: int = 1000, seed: int = 0, max_images: int = 3) -> pd.DataFrame:
-    """Synthetic manifest: 1–3 images per patient, unbalanced classes and sexes."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for p in range(n_patients):
-        sex = rng.choice(["F", "M"], p=[0.65, 0.35])
-        cls = rng.choice(["normal", "osteopenia", "osteoporosis"], p=[0.5, 0.3, 0.2])
-        age = float(rng.uniform(20, 90))
-        for k in range(int(rng.integers(1, max_images + 1))):
-            rows.append({"image_id": f"i{p}_{k}", "patient_id": f"p{p}", "path": f"{p}_{k}.dcm", "sex": sex,
-                         "bmd_class": cls, "age_years": age + k})
-    return pd.DataFrame(rows)
 
 
 def test_split_is_patient_level_with_fractions_and_strata():
