@@ -16,6 +16,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 
 from radscreen.data import cache
 from radscreen.data.datamodules import ImageDataModule
+from radscreen.errors import UserError
 from radscreen.interpret.align import register, transform_parameters, warp
 from radscreen.interpret.cam import TaskOutput, compute_maps, resolve_layers
 from radscreen.models.module import load_module
@@ -29,11 +30,11 @@ def select_rows(frame: pd.DataFrame, pred: np.ndarray, target: np.ndarray, kind:
                 threshold: float) -> np.ndarray:
     """Positions of the rows to explain: all, or a cell of the binary confusion matrix."""
     if select not in SELECTIONS:
-        raise ValueError(f"cam.select must be one of {SELECTIONS}, got '{select}'")
+        raise UserError(f"cam.select must be one of {SELECTIONS}, got '{select}'")
     if select == "all":
         return np.arange(len(frame))
     if kind != "binary":
-        raise ValueError(f"cam.select={select} needs a binary task")
+        raise UserError(f"cam.select={select} needs a binary task")
     positive, predicted = target == 1, pred >= threshold
     cell = {"true_positive": positive & predicted, "false_negative": positive & ~predicted,
             "false_positive": ~positive & predicted & (target == 0), "true_negative": (target == 0) & ~predicted}
@@ -54,13 +55,13 @@ def cam_command(cfg: DictConfig) -> Path:
     datamodule.prepare_data()
     datamodule.setup("test")
     if options.split not in datamodule.datasets:
-        raise ValueError(f"split '{options.split}' is empty; choose one of {list(datamodule.datasets)}")
+        raise UserError(f"cam.split={options.split} is empty; choose one of {', '.join(datamodule.datasets)}")
     module = load_module(cfg.ckpt_path)
     task = module.tasks[options.task] if options.task else next(iter(module.tasks.values()))
     dataset = datamodule.prediction_loader(options.split).dataset
     names = list(options.layers or options.layers_by_backbone.get(module.hparams.backbone["name"], []))
     if not names:
-        raise ValueError(f"no CAM layers for backbone {module.hparams.backbone['name']}: set cam.layers")
+        raise UserError(f"no CAM layers for backbone {module.hparams.backbone['name']}: set cam.layers=[NAME,...]")
     layers = resolve_layers(module.backbone, names)
     wrapper = TaskOutput(module, task)
 
@@ -72,7 +73,8 @@ def cam_command(cfg: DictConfig) -> Path:
     chosen = select_rows(dataset.frame, pred if task.kind != "multiclass" else pred.argmax(1), target, task.kind,
                          options.select, options.threshold)[: options.max_images]
     if not len(chosen):
-        raise ValueError(f"no image of split '{options.split}' is {options.select}")
+        raise UserError(f"no image of split {options.split} is {options.select} at cam.threshold={options.threshold}; "
+                        "choose another cam.select or cam.threshold")
     batches = {i: dataset[i] for i in chosen}  # only the selected images are loaded
     out = Path(options.out) if options.out else find_run_dir(Path(cfg.ckpt_path)) / "cam"
     (out / "maps").mkdir(parents=True, exist_ok=True)

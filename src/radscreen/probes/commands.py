@@ -20,6 +20,7 @@ from radscreen.probes.ablation import removal_analysis, removal_plot, removal_ta
 from radscreen.probes.embeddings import embed, join_manifest, load_embeddings, save_embeddings
 from radscreen.probes.probes import cross_validate, infer_target, summarise
 from radscreen.training.run import load_run_config
+from radscreen.utils.tables import check_input_file, write_csv, write_text
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,8 @@ def embed_command(cfg: DictConfig) -> Path:
 
 def probe_command(cfg: DictConfig) -> dict[str, pd.DataFrame]:
     """Probe every target with every probe under patient-level k-fold CV; optionally the removal analysis."""
-    ids, features = load_embeddings(cfg.embeddings)
-    frame, features = join_manifest(ids, features, read_manifest(cfg.manifest))
+    ids, features = load_embeddings(check_input_file(cfg.embeddings, "embeddings"))
+    frame, features = join_manifest(ids, features, read_manifest(cfg.manifest, "manifest"))
     bins = OmegaConf.to_container(cfg.bins, resolve=True) if cfg.get("bins") else {}
     mlp = OmegaConf.to_container(cfg.mlp, resolve=True) if cfg.get("mlp") else None
     out = Path(cfg.paths.output_dir)
@@ -60,9 +61,9 @@ def probe_command(cfg: DictConfig) -> dict[str, pd.DataFrame]:
             folds.append(cross_validate(target, frame, features, probe, cfg.folds, cfg.seed, mlp))
     folds = pd.concat(folds, ignore_index=True)
     summary = summarise(folds)
-    folds.to_csv(out / "probe_folds.csv", index=False)
-    summary.to_csv(out / "probe_summary.csv", index=False)
-    (out / "probe_summary.md").write_text(to_markdown(summary) + "\n")
+    write_csv(folds, out / "probe_folds.csv")
+    write_csv(summary, out / "probe_summary.csv")
+    write_text(to_markdown(summary) + "\n", out / "probe_summary.md")
     print(to_markdown(summary))
     results = {"folds": folds, "summary": summary}
     removal = cfg.get("removal") or {}
@@ -73,9 +74,9 @@ def probe_command(cfg: DictConfig) -> dict[str, pd.DataFrame]:
         curve = removal_analysis(audited, frame, features, reference, removal.probe, list(removal.percentages),
                                  cfg.folds, removal.mode, cfg.seed, mlp)
         table = removal_table(curve)
-        curve.to_csv(out / "removal_folds.csv", index=False)
-        table.to_csv(out / "removal.csv", index=False)
-        (out / "removal.md").write_text(to_markdown(table) + "\n")
+        write_csv(curve, out / "removal_folds.csv")
+        write_csv(table, out / "removal.csv")
+        write_text(to_markdown(table) + "\n", out / "removal.md")
         removal_plot(curve, out / "removal.png")
         print(to_markdown(table))
         results.update(removal=table)

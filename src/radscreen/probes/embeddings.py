@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from radscreen.errors import UserError
 from radscreen.utils.parallel import progress_bar
 
 
@@ -48,7 +49,7 @@ def load_embeddings(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if path.suffix in (".parquet", ".csv"):
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
         if "image_id" not in frame:
-            raise ValueError(f"{path}: an embeddings table needs an image_id column")
+            raise UserError(f"embeddings {path} need an image_id column")
         return frame["image_id"].astype(str).to_numpy(), frame.drop(columns="image_id").to_numpy(np.float32)
     if path.suffix == ".npz":
         data = np.load(path, allow_pickle=False)
@@ -56,15 +57,15 @@ def load_embeddings(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if path.suffix == ".npy":
         ids = pd.read_csv(path.with_suffix(".ids.csv"))["image_id"].astype(str).to_numpy()
         return ids, np.load(path).astype(np.float32)
-    raise ValueError(f"{path}: embeddings must be .parquet, .csv, .npz or .npy (+ .ids.csv)")
+    raise UserError(f"embeddings {path} must be .parquet, .csv, .npz or .npy (+ .ids.csv)")
 
 
 def join_manifest(ids: np.ndarray, features: np.ndarray, manifest: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Manifest rows in the order of the embeddings they have (inner join on image_id) and the matching rows."""
     position = pd.Series(np.arange(len(ids)), index=pd.Index(ids, name="image_id"))
     if not position.index.is_unique:
-        raise ValueError("embeddings repeat an image_id")
+        raise UserError("the embeddings list an image_id more than once")
     rows = manifest[manifest["image_id"].astype(str).isin(position.index)].reset_index(drop=True)
     if rows.empty:
-        raise ValueError("no image_id of the embeddings is in the manifest")
+        raise UserError("no image_id of the embeddings is in the manifest: were they computed from another manifest?")
     return rows, features[position.loc[rows["image_id"].astype(str)].to_numpy()]

@@ -13,6 +13,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 
+from radscreen.errors import UserError
+
 PROBES = ("linear", "logistic", "mlp")
 
 
@@ -38,7 +40,7 @@ class Target:
 def infer_target(frame: pd.DataFrame, column: str, bins: Sequence[float] | None = None) -> Target:
     """Continuous when numeric with more than 10 distinct values, else categorical; bins make it categorical."""
     if column not in frame:
-        raise ValueError(f"target column '{column}' is not in the manifest")
+        raise UserError(f"probe target {column} is not a manifest column")
     if bins:
         return Target(column, "categorical", tuple(bins))
     numeric = pd.to_numeric(frame[column], errors="coerce")
@@ -109,10 +111,10 @@ class MLPProbe:
 def make_probe(kind: str, target: Target, seed: int = 0, mlp: dict | None = None):
     """A fresh scikit-learn or torch probe of the right family for the target."""
     if kind not in PROBES:
-        raise ValueError(f"probe must be one of {PROBES}, got '{kind}'")
+        raise UserError(f"probe must be one of {PROBES}, got '{kind}'")
     if target.kind == "continuous":
         if kind != "linear":
-            raise ValueError(f"continuous target {target.column}: use the linear probe (or bin it)")
+            raise UserError(f"continuous target {target.column}: use the linear probe (or bin it)")
         return LinearRegression()
     if kind == "linear":
         kind = "logistic"

@@ -47,6 +47,8 @@ def _as_user_error(error: BaseException) -> UserError | None:
         return UserError(f"Lightning refuses these settings: {error}")
     if isinstance(error, InstantiationException):
         cause = error.__cause__
+        if isinstance(cause, UserError):  # raised by a constructor that Hydra instantiated
+            return cause
         key = _full_key(str(error))
         if isinstance(cause, MisconfigurationException):
             return UserError(f"{key}: {cause}")
@@ -109,8 +111,9 @@ def composition_message(error: Exception, conf_dir: Path) -> str | None:
 
 
 def _first_line(text: str) -> str:
+    """Hydra's message on one line: whole when short (its numbered advice included), else its first two lines."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return " ".join(lines[:2]) if lines else text
+    return " ".join(lines if len(" ".join(lines)) <= 400 else lines[:2]) if lines else text
 
 
 def _script() -> str:

@@ -218,7 +218,8 @@ def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
     if not name:
         return None
     if name not in metrics or math.isnan(metrics[name]):
-        raise KeyError(f"optimized_metric '{name}' was not produced by this run; it has: {', '.join(sorted(metrics))}")
+        raise ConfigError(f"optimized_metric '{name}' was not produced by this run; it has: "
+                          f"{', '.join(sorted(metrics))}")
     return metrics[name]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(stderr=True)
@@ -12,17 +13,17 @@ console = Console(stderr=True)
 
 def print_error(message: str) -> None:
     """One line `error: …` on stderr, never wrapped (a path in it stays copyable)."""
-    console.print(f"[red]error:[/red] {message}", soft_wrap=True, highlight=False)
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
 
 
 def print_counts(title: str, taken: int, rejected: Counter, notes: list[str] | None = None) -> None:
     """A table of how many rows were taken and how many rejected, by reason (most frequent first)."""
-    table = Table(title=title, show_lines=False)
+    table = Table(title=escape(title), show_lines=False)
     table.add_column("outcome")
     table.add_column("files", justify="right")
     table.add_row("[green]taken", str(taken))
     for reason, count in rejected.most_common():
-        table.add_row(f"[red]rejected: {reason}", str(count))
+        table.add_row(f"[red]rejected: {escape(str(reason))}", str(count))
     console.print(table)
     for note in notes or []:
-        console.print(f"[yellow]{note}", soft_wrap=True)
+        console.print(f"[yellow]{escape(note)}", soft_wrap=True)
