@@ -22,6 +22,7 @@ from radscreen.manifests.build import NoImagesError, default_rejects_path, nothi
 from radscreen.manifests.ct_scan import VOLUMES_COLUMNS, CTScanOptions, count_reasons, import_nifti, scan_ct_folder
 from radscreen.manifests.pseudonym import resolve_salt
 from radscreen.manifests.scan import check_folder, filter_by_values
+from radscreen.manifests.schema import write_image_root
 from radscreen.utils.cli import run_command
 from radscreen.utils.console import print_counts
 from radscreen.utils.tables import check_output_path, read_table, write_csv
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if manifest.empty:
         raise NoImagesError(nothing_taken_message(what, source, count, units, count_reasons(rejects), rejects_path))
     write_csv(manifest, out)
+    write_image_root(out, args.root)
     print_counts(f"CT manifest {out}", len(manifest), count_reasons(rejects))
     return 0
 

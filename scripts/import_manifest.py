@@ -19,6 +19,7 @@ from radscreen.manifests.build import NoImagesError, default_rejects_path
 from radscreen.manifests.importers import ADAPTERS, import_metadata, nothing_imported_message
 from radscreen.manifests.pseudonym import SALT_ENV, resolve_salt
 from radscreen.manifests.scan import check_folder, filter_by_values
+from radscreen.manifests.schema import write_image_root
 from radscreen.utils.cli import run_command
 from radscreen.utils.console import console, print_counts
 from radscreen.utils.tables import check_output_path, write_csv
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if manifest.empty:
         raise NoImagesError(nothing_imported_message(args.metadata_csv, args.images_root, rejects, rejects_path))
     write_csv(manifest, out)
+    if args.images_root is not None:
+        write_image_root(out, args.images_root)
     print_counts(f"{args.dataset} → {out}", len(manifest), Counter(rejects["reason"].tolist()))
     console.print(f"manifest: {out}\nrejects:  {rejects_path}", soft_wrap=True)
     return 0

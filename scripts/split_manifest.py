@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from radscreen.errors import UserError
-from radscreen.manifests.schema import read_manifest, write_manifest
+from radscreen.manifests.schema import read_manifest, recorded_image_root, write_image_root, write_manifest
 from radscreen.manifests.splits import SplitConfig, make_splits
 from radscreen.utils.cli import run_command
 from radscreen.utils.console import console
@@ -46,12 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     check_columns(manifest, "--stratify", args.stratify, args.manifest)
     check_columns(manifest, "--balance", args.balance, args.manifest)
     config = SplitConfig(fractions=tuple(args.fractions), stratify=tuple(args.stratify), seed=args.seed,
-                         folds=args.folds, balance_by=tuple(args.balance))
+                         folds=args.folds, balance_by=tuple(args.balance), use_existing=False)
     try:
         out = make_splits(manifest, config)
     except ValueError as exc:  # fractions, folds, unknown columns, a patient leak: the user's settings
         raise UserError(str(exc)) from None
     write_manifest(out, str(args.out))
+    image_root = recorded_image_root(args.manifest)
+    if image_root and args.out.resolve() != args.manifest.resolve():
+        write_image_root(args.out, image_root)
     counts = out.groupby("split", observed=True).agg(images=("image_id", "size"), patients=("patient_id", "nunique"))
     console.print(counts.to_string())
     if args.folds:

@@ -21,7 +21,7 @@ from radscreen.data import cache
 from radscreen.data.datasets import CachedImageDataset
 from radscreen.data.inputs import check_image_root, check_some_images_exist, check_task_columns
 from radscreen.data.randomness import EpochSeededSampler
-from radscreen.manifests.schema import read_manifest
+from radscreen.manifests.schema import SOURCE_SUFFIX, beside, read_manifest, recorded_image_root
 from radscreen.manifests.splits import EXTERNAL, SelectionLog, SplitConfig, make_splits
 from radscreen.preprocess.ct import CTPreprocess
 from radscreen.preprocess.cxr import CXRPreprocess
@@ -68,7 +68,8 @@ class ImageDataModule(pl.LightningDataModule):
         self.manifest_path = str(manifest)
         self.tasks = as_tasks(tasks)
         self.cache_root = str(cache_root)
-        self.image_root = str(image_root) if image_root else str(Path(manifest).parent)
+        self.image_root = str(image_root) if image_root else default_image_root(manifest)
+        self.image_root_key = "data.image_root" if image_root else image_root_origin(manifest)
         if preprocess is None or isinstance(preprocess, Mapping):
             preprocess = CXRPreprocess(**(preprocess or {}))
         self.preprocess = replace(preprocess, image_size=image_size) if image_size else preprocess
@@ -101,13 +102,14 @@ class ImageDataModule(pl.LightningDataModule):
         if self._loaded is not None:
             return self._loaded
         manifest = read_manifest(self.manifest_path, "data.manifest").assign(_root=self.image_root)
-        check_image_root(self.image_root, "data.image_root")
+        check_image_root(self.image_root, self.image_root_key)
         check_task_columns(manifest, self.tasks, self.manifest_path)
         frame = make_splits(manifest, self.split, self.selection)
         if self.external_manifest:
             external = read_manifest(self.external_manifest, "data.external_manifest")
-            root = self.external_image_root or str(Path(self.external_manifest).parent)
-            check_image_root(root, "data.external_image_root")
+            root = self.external_image_root or default_image_root(self.external_manifest)
+            check_image_root(root, "data.external_image_root" if self.external_image_root
+                             else image_root_origin(self.external_manifest))
             frame = pd.concat([frame, external.assign(split=EXTERNAL, _root=root)], ignore_index=True)
         for root, rows in frame.groupby("_root", sort=False):
             key = "data.external_manifest" if rows["split"].eq(EXTERNAL).all() else "data.manifest"
@@ -224,6 +226,18 @@ class ImageDataModule(pl.LightningDataModule):
     def write_selection(self, folder: Path) -> Path:
         """selection.csv in a run folder: per step and split, how many images were kept and dropped."""
         return write_csv(self.selection.frame(), Path(folder) / SELECTION_FILE)
+
+
+def default_image_root(manifest: str) -> str:
+    """Where a manifest's relative paths start when no image root is set: the folder recorded beside it by the
+    tool that built it (`<name>.source.json`), else the manifest's own folder."""
+    return recorded_image_root(manifest) or str(Path(manifest).parent)
+
+
+def image_root_origin(manifest: str) -> str:
+    """Where the default image root of a manifest comes from, for messages."""
+    source = beside(manifest, SOURCE_SUFFIX)
+    return f"the image folder recorded in {source}" if source.is_file() else "the manifest's folder (data.image_root)"
 
 
 def _tuples(mapping: Mapping) -> dict:

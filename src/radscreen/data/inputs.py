@@ -24,11 +24,12 @@ for _column in ("t_score_ls", "t_score_fn", "t_score_th", "t_score_min"):
     LABEL_SOURCES[_column] = LABEL_SOURCES["bmd_class"]
 
 
-def check_image_root(root: str | os.PathLike, key: str) -> None:
-    """The folder the manifest's relative paths start from must exist."""
+def check_image_root(root: str | os.PathLike, origin: str) -> None:
+    """The folder the manifest's relative paths start from must exist (`origin` says where it was set)."""
     if not Path(root).is_dir():
-        raise UserError(f"{key}={root} is not a folder; set {key} to the folder the manifest's paths are "
-                        "relative to")
+        key = "data.external_image_root" if "external" in origin else "data.image_root"
+        shown = f"{origin}={root}" if origin.startswith("data.") else f"{root} ({origin})"
+        raise UserError(f"{shown} is not a folder; set {key} to the folder the manifest's paths are relative to")
 
 
 def check_task_columns(manifest: pd.DataFrame, tasks: Mapping[str, Task], manifest_path: str) -> None:

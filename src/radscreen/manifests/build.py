@@ -17,7 +17,7 @@ import pandas as pd
 from radscreen.errors import UserError
 from radscreen.manifests.clinical import ClinicalColumns, join_nearest, prepare_clinical, read_clinical
 from radscreen.manifests.scan import ScanOptions, ScanSummary, check_folder, drop_duplicates, scan_folder
-from radscreen.manifests.schema import conform
+from radscreen.manifests.schema import beside, conform, write_image_root
 from radscreen.utils.tables import atomic_output, check_output_path, write_csv
 
 NO_CLINICAL_REASON = "no clinical record within the date window"
@@ -38,20 +38,14 @@ class ClinicalJoin:
     columns: ClinicalColumns = ClinicalColumns()
 
 
-def _beside(out: str | os.PathLike, suffix: str) -> Path:
-    """`<name><suffix>` in the manifest's folder (`<name>.csv` → `<name>.rejects.csv`)."""
-    out = Path(out)
-    return out.with_name(out.name.removesuffix(".csv") + suffix)
-
-
 def default_rejects_path(out: str | os.PathLike) -> Path:
     """`<name>.rejects.csv` beside the manifest."""
-    return _beside(out, ".rejects.csv")
+    return beside(out, ".rejects.csv")
 
 
 def clinical_rejects_path(out: str | os.PathLike) -> Path:
     """`<name>.clinical_rejects.csv` beside the manifest: clinical rows not used, by CSV line, with the reason."""
-    return _beside(out, ".clinical_rejects.csv")
+    return beside(out, ".clinical_rejects.csv")
 
 
 def reason_counts(rejected: Counter) -> str:
@@ -132,4 +126,5 @@ def build_manifest(
         raise NoImagesError(no_dicom_message(options.root, summary.files, summary.rejected, rejects))
     manifest = conform(manifest.sort_values("path", kind="stable").reset_index(drop=True))
     write_csv(manifest, out)
+    write_image_root(out, options.root)
     return manifest, summary

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from radscreen.errors import UserError
-from radscreen.utils.tables import read_table, write_csv
+from radscreen.utils.tables import read_table, write_csv, write_text
 
 
 @dataclass(frozen=True)
@@ -85,3 +88,30 @@ def read_manifest(path: str, what: str = "manifest") -> pd.DataFrame:
 def write_manifest(df: pd.DataFrame, path: str) -> None:
     """Write a manifest CSV in schema order (atomically: a failed write leaves no half file)."""
     write_csv(conform(df), path)
+
+
+SOURCE_SUFFIX = ".source.json"
+
+
+def beside(manifest: str | os.PathLike, suffix: str) -> Path:
+    """`<name><suffix>` in the manifest's folder (`<name>.csv` → `<name>.rejects.csv`)."""
+    manifest = Path(manifest)
+    return manifest.with_name(manifest.name.removesuffix(".csv") + suffix)
+
+
+def write_image_root(manifest: str | os.PathLike, image_root: str | os.PathLike) -> Path:
+    """Record beside a manifest the folder its paths are relative to (`<name>.source.json`), so training needs no
+    data.image_root while the images stay where the manifest was built."""
+    record = {"image_root": str(Path(image_root).resolve())}
+    return write_text(json.dumps(record, indent=2) + "\n", beside(manifest, SOURCE_SUFFIX))
+
+
+def recorded_image_root(manifest: str | os.PathLike) -> str | None:
+    """The image folder recorded beside a manifest by the tool that built it, or None."""
+    source = beside(manifest, SOURCE_SUFFIX)
+    if not source.is_file():
+        return None
+    try:
+        return json.loads(source.read_text())["image_root"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{source} is not a manifest source record (delete it, or set data.image_root)") from None
