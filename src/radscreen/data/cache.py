@@ -80,18 +80,26 @@ def _save_atomic(target: Path, array: np.ndarray) -> None:
         raise
 
 
+def preprocess_file(preprocess: CXRPreprocess | CTPreprocess, path: str) -> tuple[np.ndarray | None, str | None]:
+    """(the preprocessed [0, 1] image, None) or (None, the reason it failed); never raises for a bad file.
+    `path` is an image file, or a folder holding one CT series."""
+    if not os.path.exists(path):
+        return None, MISSING_FILE
+    try:
+        return preprocess.from_file(path), None
+    except DicomReadError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a bad file must never stop the build
+        return None, f"preprocessing failed ({type(exc).__name__})"
+
+
 def _build_one(item: tuple[str, str], directory: Path,
                preprocess: CXRPreprocess | CTPreprocess) -> tuple[str, str | None]:
     """Preprocess and store one image; (image_id, None) or (image_id, reason)."""
     image_id, path = item
-    if not os.path.isfile(path):
-        return image_id, MISSING_FILE
-    try:
-        image = preprocess.from_file(path)
-    except DicomReadError as exc:
-        return image_id, str(exc)
-    except Exception as exc:  # noqa: BLE001 - a bad file must never stop the build
-        return image_id, f"preprocessing failed ({type(exc).__name__})"
+    image, reason = preprocess_file(preprocess, path)
+    if image is None:
+        return image_id, reason
     _save_atomic(cached_file(directory, image_id), encode(image))
     return image_id, None
 

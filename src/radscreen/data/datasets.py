@@ -57,10 +57,14 @@ class CachedImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.frame)
 
+    def stored_image(self, index: int) -> np.ndarray:
+        """The preprocessed [0, 1] image of row `index` as the cache holds it."""
+        return cache.load(self.cache_dir, self.image_ids[index])
+
     def load_image(self, index: int, epoch: int = 0) -> np.ndarray:
         """The cached [0, 1] image of row `index`, augmented when a transform is set (H, W float32); the
         augmentation is the one of (seed, epoch, index)."""
-        image = cache.load(self.cache_dir, self.image_ids[index])
+        image = self.stored_image(index)
         if self.transform is not None:
             seed_transform(self.transform, self.seed, epoch, index)
             image = self.transform(image=np.ascontiguousarray(image))["image"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from radscreen.errors import UserError
-from radscreen.io.dicom import DicomReadError, read_header
+from radscreen.io.dicom import DicomHeader, DicomReadError, read_header
 from radscreen.manifests import labels
 from radscreen.manifests.labels import LabelError
 from radscreen.manifests.pseudonym import pseudonymise
@@ -112,21 +112,29 @@ def demographics(patient_id: str, birth_date: str, study_date: str, patient_age:
     return Demographics(age, sex, study)
 
 
+def header_reason(header: DicomHeader, options: ScanOptions) -> str | None:
+    """Why a radiograph's header is not taken (modality, body part, view; in that order), or None."""
+    if options.modalities and header.modality not in options.modalities:
+        return f"wrong modality ({_safe_code(header.modality)})"
+    wrong_part = body_part_reason(header.body_part, options.body_parts, options.allow_missing_body_part)
+    if wrong_part:
+        return wrong_part
+    view = labels.normalise_view(header.view_position)
+    if options.views and view not in options.views:
+        return f"wrong view ({view or _safe_code(header.view_position.upper())})"
+    return None
+
+
 def scan_file(path: str, options: ScanOptions) -> tuple[dict | None, str | None]:
     """One file → (manifest row, None) or (None, reason). Raw identifiers never leave this function."""
     try:
         header = read_header(path)
     except DicomReadError as exc:
         return None, str(exc)
-    modality = header.modality
-    if options.modalities and modality not in options.modalities:
-        return None, f"wrong modality ({_safe_code(modality)})"
-    wrong_part = body_part_reason(header.body_part, options.body_parts, options.allow_missing_body_part)
-    if wrong_part:
-        return None, wrong_part
-    view = labels.normalise_view(header.view_position)
-    if options.views and view not in options.views:
-        return None, f"wrong view ({view or _safe_code(header.view_position.upper())})"
+    reason = header_reason(header, options)
+    if reason:
+        return None, reason
+    modality, view = header.modality, labels.normalise_view(header.view_position)
     try:
         found = demographics(header.patient_id, header.birth_date, header.study_date, header.patient_age,
                              header.patient_sex, options.age_min, options.age_max)
