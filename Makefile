@@ -28,7 +28,7 @@ test: install lint
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 lint: install
-	$(BIN)/python -m ruff check src scripts tests benchmarks train.py eval.py
+	$(BIN)/python -m ruff check src scripts tests benchmarks train.py eval.py predict.py export.py
 
 demo: install
 	$(BIN)/python scripts/demo.py
