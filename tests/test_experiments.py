@@ -71,7 +71,25 @@ def test_monitor_that_is_never_logged_fails_before_training(cohort, cache_root, 
         train(cfg)
 
 
-def test_imagenet_without_file_fails_clearly(cohort, cache_root, tmp_path):
-    cfg = compose_train([*tiny_overrides(cohort, tmp_path, cache_root), "backbone.weights=imagenet"], tmp_path)
-    with pytest.raises(Exception, match="weights_file"):
-        train(cfg)
+def test_imagenet_without_a_file_asks_timm_for_its_pretrained_weights(monkeypatch):
+    from radscreen.models import backbones
+
+    asked = {}
+    monkeypatch.setattr(backbones.timm, "create_model", lambda name, **kw: asked.update(name=name, **kw))
+    backbones.create_backbone("densenet169", weights="imagenet")
+    assert asked["name"] == "densenet169" and asked["pretrained"] is True and asked["pretrained_cfg_overlay"] is None
+    backbones.create_backbone("densenet169", weights="imagenet", weights_file=__file__)
+    assert asked["pretrained_cfg_overlay"] == {"file": __file__}
+
+
+def test_imagenet_hub_download_offline_fails_in_one_line(monkeypatch, tmp_path):
+    from radscreen.errors import UserError
+    from radscreen.models.backbones import create_backbone
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the suite never reaches a hub; an empty cache has nothing
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(UserError, match=r"timm could not fetch the ImageNet weights of test_resnet \(.*\); without "
+                                        r"internet, set backbone.weights_file=/path/to/test_resnet.safetensors"):
+        create_backbone("test_resnet", weights="imagenet")
+    with pytest.raises(UserError, match="backbone.weights_file /nowhere.pth does not exist"):
+        create_backbone("test_resnet", weights="imagenet", weights_file="/nowhere.pth")

@@ -1,19 +1,20 @@
-"""timm backbones with local-file-only pretrained weights."""
+"""timm backbones; ImageNet weights from a local file (offline) or timm's hub download."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import timm
 import torch.nn as nn
 from timm.models import group_parameters
 
+from radscreen.errors import UserError
+
 WEIGHTS = ("none", "imagenet")
 
 
-class WeightsNotFoundError(FileNotFoundError):
-    """Pretrained weights were asked for but no local file was named (nothing is ever downloaded)."""
+class WeightsNotFoundError(UserError, FileNotFoundError):
+    """Pretrained weights that cannot be had: a local file that does not exist, or a hub download that failed."""
 
 
 def create_backbone(
@@ -27,8 +28,9 @@ def create_backbone(
     """A timm model without classifier (num_classes=0): forward_features + forward_head(pre_logits=True).
     Names starting with 'video_' give a torchvision 3-D ResNet for volumes with the same interface.
 
-    weights='imagenet' loads timm's pretrained weights from `weights_file` only (safetensors / .pth / .bin
-    state dict in timm's layout); timm adapts the first convolution to in_chans=1 by summing RGB kernels.
+    weights='imagenet' loads timm's pretrained weights: from `weights_file` when given (safetensors / .pth / .bin
+    state dict in timm's layout; works offline), else through timm's own hub download (a connected workstation;
+    cached by huggingface_hub). timm adapts the first convolution to in_chans=1 by summing RGB kernels.
     """
     if name.startswith("video_"):
         from radscreen.models.video import VIDEO_MODELS, VideoResNet3D
@@ -40,24 +42,21 @@ def create_backbone(
                              "or model.init_from")
         return VideoResNet3D(name, in_chans=in_chans, drop_rate=drop_rate)
     if weights not in WEIGHTS:
-        raise ValueError(f"backbone.weights must be one of {WEIGHTS}, got '{weights}'")
-    if weights == "imagenet":
-        if not weights_file:
-            raise WeightsNotFoundError(
-                f"backbone.weights=imagenet needs backbone.weights_file=/path/to/{name}.safetensors (a local "
-                "copy of timm's ImageNet weights); radscreen never downloads weights")
+        raise UserError(f"backbone.weights must be one of {', '.join(WEIGHTS)}, got '{weights}'")
+    overlay = None
+    if weights == "imagenet" and weights_file:
         if not Path(weights_file).is_file():
             raise WeightsNotFoundError(f"backbone.weights_file {weights_file} does not exist")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: timm must not reach a hub
-    return timm.create_model(
-        name,
-        pretrained=weights == "imagenet",
-        pretrained_cfg_overlay={"file": str(weights_file)} if weights == "imagenet" else None,
-        in_chans=in_chans,
-        num_classes=0,
-        drop_rate=drop_rate,
-        **kwargs,
-    )
+        overlay = {"file": str(weights_file)}
+    try:
+        return timm.create_model(name, pretrained=weights == "imagenet", pretrained_cfg_overlay=overlay,
+                                 in_chans=in_chans, num_classes=0, drop_rate=drop_rate, **kwargs)
+    except (OSError, RuntimeError) as exc:
+        if weights != "imagenet" or weights_file:
+            raise
+        raise WeightsNotFoundError(
+            f"timm could not fetch the ImageNet weights of {name} ({type(exc).__name__}); without internet, set "
+            f"backbone.weights_file=/path/to/{name}.safetensors to a local copy") from None
 
 
 def pooled_features(backbone: nn.Module, images):
