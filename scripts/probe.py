@@ -2,7 +2,7 @@
 """Probe embeddings for attributes under patient-level stratified k-fold CV, with optional feature removal.
 
     python scripts/probe.py embeddings=E manifest=M targets=[age_years,sex,bmd_class] \
-        [removal.audited=sex removal.reference=bmd_class] [bins.age_years=[0,40,60,80,200]]
+        [removal.audited=sex removal.reference=bmd_class] [+bins.age_years=[0,40,60,80,200]]
 """
 
 from pathlib import Path

@@ -124,3 +124,17 @@ def test_delong_equals_the_definition_and_sklearn_auc():
     assert result["auc_b"] == pytest.approx(auc_b, abs=1e-12)
     assert result["p_value"] == pytest.approx(p, rel=1e-9)
     assert delong_test(Y, a, a)["p_value"] == 1.0
+
+
+def test_r2_of_a_single_sample_is_nan_not_an_error():
+    import torch
+    from sklearn.metrics import r2_score
+
+    from radscreen.evaluation.metrics import R2OrNaN
+
+    one = R2OrNaN()
+    one.update(torch.tensor([50.0]), torch.tensor([60.0]))
+    assert torch.isnan(one.compute())
+    many = R2OrNaN()
+    many.update(torch.tensor([1.0, 2.0, 3.5]), torch.tensor([1.0, 2.5, 3.0]))
+    assert float(many.compute()) == pytest.approx(r2_score([1.0, 2.5, 3.0], [1.0, 2.0, 3.5]), rel=1e-6)

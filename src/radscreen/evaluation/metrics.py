@@ -9,8 +9,10 @@ from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, Pearson
 
 from radscreen.tasks import Task
 
-# what the checkpoint/early-stopping callbacks watch by default, per task kind: (metric, mode)
-DEFAULT_MONITOR = {"regression": ("mae", "min"), "binary": ("auroc", "max"), "multiclass": ("auroc", "max")}
+# what the checkpoint/early-stopping callbacks watch by default, per task kind: (metric, mode). Classifiers are
+# chosen on their validation loss (cross-entropy, a proper scoring rule): AUROC on a small validation split ties
+# or differs by 1e-7 between epochs and picked degenerate, badly calibrated checkpoints (docs/benchmarks.md).
+DEFAULT_MONITOR = {"regression": ("mae", "min"), "binary": ("loss", "min"), "multiclass": ("loss", "min")}
 
 
 class WithinTolerance(Metric):
@@ -33,11 +35,20 @@ class WithinTolerance(Metric):
         return self.hits / self.total.clamp(min=1)
 
 
+class R2OrNaN(R2Score):
+    """torchmetrics' R², NaN instead of an error when fewer than two samples were seen (a tiny validation fold)."""
+
+    def compute(self) -> torch.Tensor:
+        if self.total < 2:
+            return torch.tensor(float("nan"))
+        return super().compute()
+
+
 def task_metrics(task: Task) -> MetricCollection:
     """The metric collection of a task; preds are years (regression), P(positive) or class probabilities."""
     if task.kind == "regression":
         return MetricCollection({
-            "mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False), "r2": R2Score(),
+            "mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False), "r2": R2OrNaN(),
             "pearson": PearsonCorrCoef(), "within4": WithinTolerance(4.0), "within9": WithinTolerance(9.0),
         })
     if task.kind == "binary":

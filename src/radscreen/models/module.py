@@ -185,7 +185,7 @@ class RadscreenModule(pl.LightningModule):
     @property
     def test_stage_names(self) -> list[str]:
         """Metric prefixes of the test dataloaders, in order (the data module's test_splits)."""
-        datamodule = getattr(self.trainer, "datamodule", None)
+        datamodule = getattr(self._trainer, "datamodule", None)  # no error when not attached (tracing, export)
         return list(getattr(datamodule, "test_splits", None) or ["test"])
 
     # ------------------------------------------------------------------ optimisation

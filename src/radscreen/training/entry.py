@@ -25,6 +25,7 @@ from hydra.errors import (
     OverrideParseException,
 )
 from lightning_fabric.utilities.exceptions import MisconfigurationException
+from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from radscreen.errors import EXIT_USER_ERROR, UserError
@@ -33,7 +34,10 @@ from radscreen.utils.console import print_error
 
 
 def _output_dir() -> str | None:
-    return HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else None
+    """The job's run folder, or None outside a Hydra job (or a composed config without one)."""
+    if not HydraConfig.initialized():
+        return None
+    return OmegaConf.select(HydraConfig.get(), "runtime.output_dir", default=None, throw_on_missing=False)
 
 
 def _as_user_error(error: BaseException) -> UserError | None:
@@ -117,7 +121,9 @@ def _first_line(text: str) -> str:
 
 
 def _script() -> str:
-    return os.path.basename(sys.argv[0]) or "train.py"
+    """The command as the user typed it from the project root: train.py, scripts/probe.py."""
+    script = Path(sys.argv[0] or "train.py")
+    return f"scripts/{script.name}" if script.parent.name == "scripts" else script.name
 
 
 def run_hydra(main: Callable[[], object], conf_dir: str | Path) -> None:
