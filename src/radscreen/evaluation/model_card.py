@@ -219,7 +219,7 @@ class ModelCard:
         dropped = pd.DataFrame(self.data.get("dropped") or [])
         text = ["## Training data", _bullets(lines), "Images per split (from the predictions CSVs; age in years):",
                 to_markdown(self.split_table()), "Split settings:",
-                _settings({k: v for k, v in split.items() if k != "seed" or v is not None})]
+                _settings(split)]
         selection = self.run.directory / "selection.csv"
         if len(dropped):
             text += [f"Images dropped before use, per step and split ({selection.name} has the counts before and "
