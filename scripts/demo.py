@@ -41,9 +41,33 @@ def phantoms_ready(n: int, seed: int) -> bool:
     return saved.get("n") == n and saved.get("seed") == seed
 
 
+def screening_rows(osteo: dict[str, float], point: dict) -> list[str]:
+    """What a screener would see of the osteoporosis model: the decision at the saved validation threshold on
+    calibrated probabilities, and calibration before / after (figures from the eval run's metrics.json)."""
+    saved = point["tasks"]["osteo"]
+    calibration = saved.get("calibration") or {}
+    method = {"temperature": f"temperature scaling (T = {calibration.get('temperature', 0):.3g})", "platt": "Platt",
+              "isotonic": "isotonic"}.get(calibration.get("method"), "none")
+    probabilities = "calibrated probabilities" if calibration else "raw probabilities (calibration could not be fitted)"
+    after = lambda key: f"{osteo[key]:.3f}" if key in osteo else "–"  # noqa: E731
+    return [
+        f"| osteoporosis | operating threshold, chosen on the {saved['n_validation']} validation images "
+        f"({saved['method']}, {probabilities}) | {saved['threshold']:.4f} |",
+        f"| osteoporosis | sensitivity / specificity at that threshold | "
+        f"{osteo['test/osteo_sensitivity_at_threshold']:.3f} / {osteo['test/osteo_specificity_at_threshold']:.3f} |",
+        f"| osteoporosis | PPV / NPV at that threshold | {osteo['test/osteo_ppv_at_threshold']:.3f} / "
+        f"{osteo['test/osteo_npv_at_threshold']:.3f} |",
+        f"| osteoporosis | calibration ({method}): ECE before → after | {osteo['test/osteo_ece']:.3f} → "
+        f"{after('test/osteo_ece_calibrated')} |",
+        f"| osteoporosis | Brier score before → after | {osteo['test/osteo_brier']:.3f} → "
+        f"{after('test/osteo_brier_calibrated')} |",
+    ]
+
+
 def write_result(timings: dict[str, float], n: int) -> Path:
     age = json.loads((OUT / "age" / "metrics.json").read_text())["metrics"]
     osteo = json.loads((OUT / "eval" / "metrics.json").read_text())["metrics"]
+    point = json.loads((OUT / "eval" / "operating_point.json").read_text())
     train_age = pd.read_csv(OUT / "age" / "predictions_train.csv")["age_target"]
     test_age = pd.read_csv(OUT / "age" / "predictions_test.csv")["age_target"]
     constant_mae = float((test_age - train_age.mean()).abs().mean())
@@ -56,13 +80,15 @@ def write_result(timings: dict[str, float], n: int) -> Path:
         f"| age | MAE of predicting the training mean, years | {constant_mae:.2f} |",
         f"| age | R² | {age['test/age_r2']:.3f} |",
         f"| osteoporosis vs rest (transfer from the age model) | AUC | {osteo['test/osteo_auroc']:.3f} |",
-        f"| osteoporosis | sensitivity / specificity at 0.5 | {osteo['test/osteo_sensitivity']:.3f} / "
-        f"{osteo['test/osteo_specificity']:.3f} |", "",
+        *screening_rows(osteo, point), "",
+        "The threshold, chosen on the validation split's calibrated probabilities, is saved with the calibration in "
+        f"{OUT / 'eval' / 'operating_point.json'}; the figures at it are what a screener would see. ECE: expected "
+        "calibration error, 15 equal-width bins.", "",
         "Step timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()) +
         f"; total {sum(timings.values()):.0f}.", "",
         f"Runs: {OUT / 'age'}, {OUT / 'osteo_transfer_age'}, evaluation {OUT / 'eval'}.",
-        f"Full report (thresholds from validation, 95 % CIs, subgroups, figures): "
-        f"{OUT / 'eval' / 'report' / 'report.html'}",
+        f"Full report (thresholds from validation, 95 % CIs, subgroups, reliability diagrams): "
+        f"{OUT / 'eval' / 'report' / 'report.html'}; model card: {OUT / 'eval' / 'model_card.md'}",
     ]
     result = OUT / "result.md"
     result.write_text("\n".join(lines) + "\n")
@@ -81,7 +107,7 @@ def main() -> int:
         run("phantoms", "scripts/make_phantoms.py", "--n", str(args.n), "--seed", str(args.seed), "--out",
             str(PHANTOMS), "--quiet", timings=timings)
     run("manifest", "scripts/build_manifest.py", str(PHANTOMS / "dicom"), "--clinical", str(PHANTOMS / "dxa.csv"),
-        "--out", str(MANIFEST), "--quiet", timings=timings)
+        "--cohort", "synthetic-phantoms", "--out", str(MANIFEST), "--quiet", timings=timings)
     run("split", "scripts/split_manifest.py", str(MANIFEST), "--out", str(MANIFEST), "--stratify", "bmd_class",
         "sex", "--seed", str(args.seed), timings=timings)
     shutil.rmtree(OUT, ignore_errors=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Reports of train.py / eval.py runs: tables with patient-bootstrap CIs, subgroups, figures, one HTML each.
 
-    python scripts/report.py RUN_DIR [RUN_DIR ...] [--threshold youden|sensitivity|0.35] [--sensitivity 0.9]
+    python scripts/report.py RUN_DIR [RUN_DIR ...] [--threshold saved|youden|sensitivity|0.35] [--sensitivity 0.9]
         [--subgroups sex cohort] [--boot 1000] [--out DIR]
 
 Each run's report is written to RUN_DIR/report/ (report.html, the tables as CSV, figures as PNG).
@@ -12,9 +12,12 @@ current folder. For binary tasks it holds DeLong's paired test against the first
 scored (joined on image_id): n_shared images, of n_first in the first run and n in the other, and both AUCs on
 them; runs that share no image, or disagree on a shared image's label, are an error.
 
---threshold (binary tasks): youden (default; Youden's J) or sensitivity (the highest threshold reaching
---sensitivity) are chosen on the run's validation predictions and applied unchanged to test / external; a number
-such as 0.35 is applied as given; `fixed` is the same as 0.5.
+--threshold (binary tasks): saved (default) is the run's operating point (operating_point.json, written by
+train.py / eval.py: the threshold chosen on the calibrated validation probabilities), or Youden's J for a run
+without one; youden (Youden's J) or sensitivity (the highest threshold reaching --sensitivity) are chosen on the
+run's validation predictions (calibrated ones when the run has them) and applied unchanged to test / external; a
+number such as 0.35 is applied as given; `fixed` is the same as 0.5. Thresholds apply to the calibrated
+probabilities when the predictions hold them.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ import argparse
 from pathlib import Path
 
 from radscreen.errors import UserError
-from radscreen.evaluation.analysis import EVAL_SPLITS, Run, load_run, operating_threshold
-from radscreen.evaluation.report import ReportOptions, build_report
+from radscreen.evaluation.analysis import EVAL_SPLITS, ReportOptions, Run, load_run, run_threshold
+from radscreen.evaluation.report import build_report
 from radscreen.evaluation.scores import parse_threshold
 from radscreen.evaluation.sweeps import compare_runs, to_markdown
 from radscreen.utils.cli import run_command
@@ -47,8 +50,9 @@ def check_subgroups(run: Run, columns: tuple[str, ...]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (train.py / eval.py outputs)")
-    parser.add_argument("--threshold", default="youden",
-                        help="youden | sensitivity (chosen on validation) | a number such as 0.35 | fixed (= 0.5)")
+    parser.add_argument("--threshold", default="saved",
+                        help="saved (the run's operating point; default) | youden | sensitivity (chosen on "
+                             "validation) | a number such as 0.35 | fixed (= 0.5)")
     parser.add_argument("--sensitivity", type=float, default=0.9, help="target sensitivity for --threshold sensitivity")
     parser.add_argument("--subgroups", nargs="*", default=None,
                         help=f"prediction columns to break metrics down by (default: {' '.join(DEFAULT_SUBGROUPS)} "
@@ -57,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", "--compare-out", dest="out", type=Path,
                         help="folder for the comparison of several runs (default: RUN_A/comparison)")
     args = parser.parse_args(argv)
-    threshold = parse_threshold(args.threshold)
+    threshold = None if str(args.threshold).strip().lower() == "saved" else parse_threshold(args.threshold)
     if not 0 < args.sensitivity <= 1:
         raise UserError(f"--sensitivity {args.sensitivity} is not a sensitivity; give a number in (0, 1], e.g. 0.9")
     if args.boot < 0:
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in runs:
         check_subgroups(run, subgroups if args.subgroups else ())
         for task in (t for t in run.tasks.values() if t.kind == "binary"):
-            operating_threshold(run, task, threshold, args.sensitivity)  # a threshold that cannot be chosen stops here
+            run_threshold(run, task, threshold, args.sensitivity)  # a threshold that cannot be chosen stops here
     if args.out and len(runs) == 1:
         console.print("[yellow]note: --out is the folder of the comparison of several runs; a single run's report "
                       f"goes to {runs[0].directory / 'report'}", soft_wrap=True, highlight=False)

@@ -21,12 +21,13 @@ TEST_SEED = int(os.environ.get("RADSCREEN_TEST_SEED", "0"))
 
 
 def tiny_overrides(manifest: Path, workdir: Path, cache: Path) -> list[str]:
-    """Small, fast settings every training test shares: tiny backbone, 32 px, CPU, no loggers."""
+    """Small, fast settings every training test shares: tiny backbone, 32 px, CPU, no loggers, a model card with 20
+    bootstrap resamples."""
     return [f"seed={TEST_SEED}", f"data.manifest={manifest}", "data.image_size=32", "data.num_workers=0",
             "data.batch_size=16", "data.show_progress=false", "backbone=test_resnet", "trainer=cpu", "logger=none",
             "callbacks=none", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
             f"paths.root_dir={workdir}", f"paths.log_dir={workdir}/logs", f"paths.cache_dir={cache}",
-            f"hydra.run.dir={workdir}/run"]
+            "report.n_boot=20", f"hydra.run.dir={workdir}/run"]
 
 
 def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
@@ -45,3 +46,15 @@ def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 300) ->
     """Run train.py / eval.py as a user would; returns the finished process (stdout+stderr captured)."""
     return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def compose_eval(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The composed eval.yaml with HydraConfig set (its overrides reach load_run_config), for in-process evaluate()."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="eval", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        del cfg["hydra"]
+    return cfg

@@ -155,7 +155,7 @@ def test_every_readme_command_runs_as_written(workspace):
     assert site_a["split"].notna().all() and set(site_a["body_part"]) == {"CHEST"}
     assert (root / "data_manifests" / "site_b.csv").is_file()
     evaluations = sorted((root / "logs" / "eval" / "runs").iterdir())
-    assert all((e / "report" / "report.html").is_file() for e in evaluations) and len(evaluations) == 2
+    assert all((e / "report" / "report.html").is_file() for e in evaluations) and len(evaluations) == 3
     external = pd.read_csv(evaluations[0] / "predictions_external.csv")  # the first block's eval.py
     assert len(external) and external["cohort"].eq("site_b").all()
     sweep = newest(root / "logs" / "age_densenet169" / "multiruns")

@@ -10,6 +10,10 @@ import pandas as pd
 
 COUNT_COLUMNS = frozenset({"n", "tp", "fp", "tn", "fn", "support", "runs", "images", "patients", "count"})
 MISSING = "–"
+METRIC_NAMES = {"mae": "MAE", "rmse": "RMSE", "r2": "R²", "within4": "share within ±4", "within9": "share within ±9",
+                "mean_error": "error mean (pred − true)", "sd_error": "error SD", "pearson": "Pearson r",
+                "auroc": "AUC", "ppv": "PPV", "npv": "NPV", "f1": "F1", "ece": "ECE", "brier": "Brier score",
+                "ece_calibrated": "ECE, calibrated", "brier_calibrated": "Brier score, calibrated"}
 
 
 def is_count_column(name: object) -> bool:
@@ -47,6 +51,30 @@ def display_table(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
             out[column] = values.map(lambda v: _number(v, ".3g"))
         else:
             out[column] = values.map(lambda v: _number(v, f".{digits}f"))
+    return out
+
+
+def interval_text(value: object, low: object, high: object, digits: int = 4) -> str:
+    """'0.8123 (0.7012–0.9011)': a value with its interval ('–' for what is missing; the value alone without one)."""
+    if pd.isna(value):
+        return MISSING
+    text = format(float(value), f".{digits}f")
+    if pd.isna(low) or pd.isna(high):
+        return text
+    return f"{text} ({float(low):.{digits}f}–{float(high):.{digits}f})"
+
+
+def with_intervals(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """A wide table whose columns `<m>`, `<m>_ci_low`, `<m>_ci_high` become one text column `<m>` reading
+    'value (low–high)' (subgroup tables); other columns unchanged. A table without interval columns is returned
+    as it is."""
+    out = table.copy()
+    for column in table.columns:
+        low, high = f"{column}_ci_low", f"{column}_ci_high"
+        if low in table and high in table:
+            out[column] = [interval_text(v, lo, hi, digits) for v, lo, hi in zip(table[column], table[low],
+                                                                                     table[high])]
+            out = out.drop(columns=[low, high])
     return out
 
 

@@ -1,5 +1,6 @@
-"""Figures of a run (PNG, matplotlib): age scatter and histograms, ROC overall and by sex, confusion matrix,
-calibration, and error against predicted uncertainty for Gaussian NLL."""
+"""Figures of a run (PNG, matplotlib): age scatter and histograms, ROC overall and by sex, confusion matrix at the
+operating threshold, reliability diagram before / after calibration, and error against predicted uncertainty for
+Gaussian NLL."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
-from radscreen.evaluation.analysis import labelled
+from radscreen.evaluation.analysis import calibrated_column, decision_column, labelled
+from radscreen.evaluation.scores import calibration_scores
 from radscreen.tasks import Task
 from radscreen.utils.figures import plt, save_figure
 
@@ -71,12 +73,13 @@ def roc(frame: pd.DataFrame, task: Task, path: Path, title: str, by: str | None 
 
 
 def confusion(frame: pd.DataFrame, task: Task, path: Path, title: str, threshold: float = 0.5) -> Path:
-    """Confusion matrix with counts (thesis Fig. 4.7)."""
+    """Confusion matrix with counts (thesis Fig. 4.7); a binary task's threshold applies to its calibrated
+    probabilities when the frame has them."""
     rows = labelled(frame, task)
     if task.kind == "binary":
         labels = ["negative", "positive"]
         truth = rows[f"{task.name}_target"].astype(int)
-        pred = (rows[f"{task.name}_pred"] >= threshold).astype(int)
+        pred = (rows[decision_column(rows, task)] >= threshold).astype(int)
         matrix = confusion_matrix(truth, pred, labels=[0, 1])
     else:
         labels = list(task.classes)
@@ -92,13 +95,21 @@ def confusion(frame: pd.DataFrame, task: Task, path: Path, title: str, threshold
 
 
 def calibration(frame: pd.DataFrame, task: Task, path: Path, title: str, bins: int = 10) -> Path:
+    """Reliability diagram (scikit-learn's calibration_curve, quantile bins) of the raw probabilities and, when the
+    frame has them, the calibrated ones; the legend gives each curve's ECE."""
     rows = labelled(frame, task)
-    observed, predicted = calibration_curve(rows[f"{task.name}_target"].astype(int), rows[f"{task.name}_pred"],
-                                            n_bins=bins, strategy="quantile")
+    target = rows[f"{task.name}_target"].astype(int)
+    curves = [("raw", f"{task.name}_pred", "o-")]
+    if calibrated_column(task) in rows:
+        curves.append(("calibrated", calibrated_column(task), "s-"))
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(predicted, observed, "o-", label="model")
+    for label, column, style in curves:
+        observed, predicted = calibration_curve(target, rows[column], n_bins=bins, strategy="quantile")
+        ece = calibration_scores(target, rows[column])["ece"]
+        ax.plot(predicted, observed, style, label=f"{label} (ECE {ece:.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=1, label="perfect")
-    ax.set(xlabel="predicted probability", ylabel="observed frequency", title=title, aspect="equal")
+    ax.set(xlabel="predicted probability", ylabel="observed frequency", title=title, aspect="equal",
+           xlim=(0, 1), ylim=(0, 1))
     ax.legend()
     return save_figure(fig, path)
 

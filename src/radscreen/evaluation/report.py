@@ -1,44 +1,34 @@
-"""One self-contained HTML report per run: metric tables with CIs, subgroups, embedded figures, config summary."""
+"""One self-contained HTML report per run: metric tables with CIs, subgroups with CIs, the operating point and
+calibration (reliability before / after, ECE and Brier score), embedded figures, config summary."""
 
 from __future__ import annotations
 
 import base64
 import html
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from radscreen.evaluation import plots
 from radscreen.evaluation.analysis import (
-    EVAL_SPLITS,
+    ReportOptions,
     Run,
-    confusion_counts,
-    labelled,
+    TaskTables,
+    calibrated_column,
+    evaluation_tables,
     load_run,
-    metrics_with_ci,
     missing_subgroups,
-    operating_threshold,
-    subgroup_table,
 )
-from radscreen.evaluation.formatting import to_html
+from radscreen.evaluation.formatting import METRIC_NAMES, to_html, with_intervals
+from radscreen.evaluation.screening import describe_calibration
 from radscreen.utils.tables import write_csv, write_text
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f2f2f2}h2{border-bottom:2px solid #ddd;padding-bottom:4px}img{max-width:32%;margin:4px}
 .note{color:#666;font-size:0.9em}"""
-METRIC_NAMES = {"mae": "MAE", "rmse": "RMSE", "r2": "R²", "within4": "share within ±4", "within9": "share within ±9",
-                "mean_error": "error mean (pred − true)", "sd_error": "error SD", "pearson": "Pearson r"}
-
-
-@dataclass(frozen=True)
-class ReportOptions:
-    threshold_method: str | float = "youden"  # youden | sensitivity | a number such as 0.35 | fixed (= 0.5)
-    target_sensitivity: float = 0.9
-    subgroups: tuple[str, ...] = ("sex",)
-    n_boot: int = 1000
-    seed: int = 0
+__all__ = ["ReportOptions", "build_report"]  # ReportOptions lives in analysis, shared with the model card
 
 
 def _img(path: Path) -> str:
@@ -75,39 +65,61 @@ def _split_heading(frame: pd.DataFrame, task_name: str, split: str) -> str:
     return f"<h3>{html.escape(split)}: {len(rows)} images{patients}</h3>"
 
 
+def _operating_point(run: Run, tables: TaskTables, task_name: str) -> list[str]:
+    """The binary task's threshold and, when the run saved one, its operating point and calibration."""
+    out = [_note(f"Operating threshold {tables.threshold.how}; applied unchanged below."),
+           _note("Thresholded metrics use the calibrated probabilities when the predictions have them; the AUC "
+                 "ranks the raw ones.")]
+    saved = run.operating_point.tasks.get(task_name) if run.operating_point else None
+    if saved is not None:
+        items = {"threshold": f"{saved.threshold:.4f}", "chosen by": saved.method,
+                 "validation images": saved.n_validation, "calibration": describe_calibration(saved.calibration),
+                 "source": run.operating_point.source}
+        out += ["<h3>Operating point (operating_point.json)</h3>",
+                to_html(pd.DataFrame({"setting": list(items), "value": [str(v) for v in items.values()]}))]
+        if abs(saved.threshold - tables.threshold.value) > 1e-12:
+            out.append(_note(f"This report's threshold ({tables.threshold.value:.4f}) is not the run's saved one "
+                             f"({saved.threshold:.4f}): it was asked for another method."))
+    return out
+
+
 def build_report(run_dir: str | Path | Run, out_dir: str | Path | None = None,
-                 options: ReportOptions = ReportOptions()) -> Path:
+                 options: ReportOptions = ReportOptions(), tables: Mapping[str, TaskTables] | None = None) -> Path:
     """Write report.html (and the tables as CSV, figures as PNG) into out_dir (default RUN/report); every file is
-    written atomically. `run_dir` is a run folder or a Run from `load_run`."""
+    written atomically. `run_dir` is a run folder or a Run from `load_run`; `tables` the run's
+    `evaluation_tables` when they are already computed (eval.py shares them with the model card)."""
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir)
+    tables = tables if tables is not None else evaluation_tables(run, options)
     out = Path(out_dir) if out_dir else run.directory / "report"
     (out / "figures").mkdir(parents=True, exist_ok=True)
     sections = [f"<h1>radscreen report: {html.escape(run.name)}</h1>",
                 "<h2>Run</h2>", to_html(_config_summary(run))]
+    card = run.directory / "model_card.md"
+    if card.is_file():
+        sections.append(_note(f"Model card: {card}"))
     for task in run.tasks.values():
         sections.append(f"<h2>Task {html.escape(task.name)} ({task.kind}, column {html.escape(task.column)})</h2>")
-        threshold = 0.5
+        task_tables = tables[task.name]
+        threshold = task_tables.threshold.value if task_tables.threshold else 0.5
         if task.kind == "binary":
-            chosen = operating_threshold(run, task, options.threshold_method, options.target_sensitivity)
-            threshold = chosen.value
-            sections.append(_note(f"Operating threshold {chosen.how}; applied unchanged below."))
-        for split in EVAL_SPLITS:
-            frame = run.predictions.get(split)
-            if frame is None or f"{task.name}_target" not in frame or labelled(frame, task).empty:
-                continue
-            table = metrics_with_ci(frame, task, threshold, options.n_boot, options.seed)
-            groups = subgroup_table(frame, task, threshold, options.subgroups)
+            sections += _operating_point(run, task_tables, task.name)
+        for split, table in task_tables.metrics.items():
+            frame = run.predictions[split]
+            groups = task_tables.subgroups[split]
             write_csv(table, out / f"metrics_{task.name}_{split}.csv")
             write_csv(groups, out / f"subgroups_{task.name}_{split}.csv")
             figures = plots.task_figures(frame, task, out / "figures", split, threshold)
             sections += [_split_heading(frame, task.name, split), to_html(_named_metrics(table)),
                          _note(f"95 % intervals: bootstrap over patients ({options.n_boot} resamples)." if
                                options.n_boot else "No intervals (--boot 0).")]
-            if task.kind == "binary":
-                counts = confusion_counts(frame, task, threshold)
+            if task.kind == "binary" and calibrated_column(task) not in frame:
+                sections.append(_note("No calibrated probabilities in these predictions: thresholds and ECE / "
+                                      "Brier score are on the raw ones."))
+            if split in task_tables.confusion:
+                counts = task_tables.confusion[split]
                 write_csv(counts, out / f"confusion_{task.name}_{split}.csv")
                 sections += ["<h4>Confusion counts at the operating threshold</h4>", to_html(counts)]
-            sections += ["<h4>Subgroups</h4>", to_html(groups)]
+            sections += ["<h4>Subgroups</h4>", to_html(with_intervals(groups))]
             skipped = missing_subgroups(frame, options.subgroups)
             if skipped:
                 sections.append(_note(f"Not in the {split} predictions, so not broken down: {', '.join(skipped)}."))

@@ -7,13 +7,16 @@ needs: error mean and SD, NPV, confusion counts, thresholds from the validation 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy import stats
 from sklearn import metrics as skm
+from torchmetrics.functional.classification import binary_calibration_error
 
 from radscreen.errors import UserError
 
 THRESHOLD_METHODS = ("youden", "sensitivity", "fixed")
 FIXED_DEFAULT = 0.5  # what the spelling `fixed` means (conf/eval.yaml documents it as "fixed (0.5)")
+ECE_BINS = 15  # equal-width bins of the expected calibration error (torchmetrics' default)
 
 
 def regression_scores(target: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -74,16 +77,20 @@ def choose_threshold(target: np.ndarray, prob: np.ndarray, method: str | float =
     return float(thresholds[reaching[0]])
 
 
-def binary_scores(target: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """AUC, accuracy, sensitivity, specificity, PPV, NPV, F1 and confusion counts at `threshold`."""
+def binary_scores(target: np.ndarray, prob: np.ndarray, threshold: float = 0.5,
+                  ranking: np.ndarray | None = None) -> dict[str, float]:
+    """AUC, accuracy, sensitivity, specificity, PPV, NPV, F1 and confusion counts at `threshold` (predictions
+    `prob >= threshold` are positive). The AUC ranks `ranking` when given (the model's raw probabilities when `prob`
+    holds calibrated ones: a calibration map that is not strictly increasing, isotonic's, would tie images)."""
     target = np.asarray(target, int)
     prob = np.asarray(prob, float)
+    ranked = prob if ranking is None else np.asarray(ranking, float)
     pred = (prob >= threshold).astype(int)
     tn, fp, fn, tp = skm.confusion_matrix(target, pred, labels=[0, 1]).ravel()
     ratio = lambda a, b: float(a / b) if b else float("nan")  # noqa: E731
     return {
         "n": len(target),
-        "auroc": float(skm.roc_auc_score(target, prob)) if len(np.unique(target)) == 2 else float("nan"),
+        "auroc": float(skm.roc_auc_score(target, ranked)) if len(np.unique(target)) == 2 else float("nan"),
         "threshold": float(threshold),
         "accuracy": ratio(tp + tn, len(target)),
         "sensitivity": ratio(tp, tp + fn),
@@ -93,6 +100,17 @@ def binary_scores(target: np.ndarray, prob: np.ndarray, threshold: float = 0.5) 
         "f1": ratio(2 * tp, 2 * tp + fp + fn),
         "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
     }
+
+
+def calibration_scores(target: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    """Expected calibration error (torchmetrics, ECE_BINS equal-width bins, L1) and Brier score (scikit-learn) of
+    probabilities in [0, 1] against 0/1 targets; NaN for no rows."""
+    target = np.asarray(target, int)
+    prob = np.asarray(prob, float)
+    if not len(target):
+        return {"ece": float("nan"), "brier": float("nan")}
+    ece = binary_calibration_error(torch.tensor(prob), torch.tensor(target), n_bins=ECE_BINS, norm="l1")
+    return {"ece": float(ece), "brier": float(skm.brier_score_loss(target, prob, pos_label=1))}
 
 
 def multiclass_scores(target: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict[str, float]:

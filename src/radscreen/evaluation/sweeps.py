@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from radscreen.errors import UserError
 from radscreen.evaluation import formatting
-from radscreen.evaluation.analysis import EVAL_SPLITS, Run, labelled, operating_threshold, score
+from radscreen.evaluation.analysis import EVAL_SPLITS, Run, labelled, run_threshold, score
 from radscreen.evaluation.uncertainty import delong_test
 from radscreen.tasks import Task
 from radscreen.training.failure import is_failed
@@ -121,10 +121,12 @@ def paired_delong(first: pd.DataFrame, other: pd.DataFrame, task: Task, names: t
             "auroc_shared": result["auc_b"], "delong_p_vs_first": result["p_value"]}
 
 
-def compare_runs(runs: list[Run], threshold_method: str | float = "youden", sensitivity: float = 0.9) -> pd.DataFrame:
+def compare_runs(runs: list[Run], threshold_method: str | float | None = "youden",
+                 sensitivity: float = 0.9) -> pd.DataFrame:
     """Several experiments on the same internal and external sets: one row per run × split × task with the run's
     scores on all its images; for binary tasks, DeLong's test against the first run with that task on the images
-    both runs share (n_shared, n_first: how many; auroc_shared, auroc_first_shared: both AUCs on them)."""
+    both runs share (n_shared, n_first: how many; auroc_shared, auroc_first_shared: both AUCs on them).
+    threshold_method None: each run's saved operating point (see analysis.run_threshold)."""
     labels = run_labels(runs)
     rows = []
     for run in runs:
@@ -134,7 +136,7 @@ def compare_runs(runs: list[Run], threshold_method: str | float = "youden", sens
             for task in run.tasks.values():
                 if f"{task.name}_target" not in run.predictions[split]:
                     continue
-                threshold = operating_threshold(run, task, threshold_method, sensitivity).value \
+                threshold = run_threshold(run, task, threshold_method, sensitivity).value \
                     if task.kind == "binary" else 0.5
                 row = {"run": labels[id(run)], "split": split, "task": task.name,
                        **{k: v for k, v in score(run.predictions[split], task, threshold).items()

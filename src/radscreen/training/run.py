@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shlex
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from radscreen.data.datamodules import ImageDataModule
+from radscreen.evaluation.analysis import ReportOptions, TaskTables, evaluation_tables, load_run
 from radscreen.evaluation.scores import uncertainty_scores
+from radscreen.evaluation.screening import OperatingOptions, calibrate_predictions
 from radscreen.models.module import load_module
 from radscreen.training.checks import ConfigError, check_required_files, resolve_monitor
 from radscreen.training.failure import clear_failed
@@ -95,8 +98,13 @@ def _instantiate_all(group: DictConfig | None) -> list:
 
 
 def evaluate_checkpoint(checkpoint: str | Path, datamodule: ImageDataModule, trainer_cfg: DictConfig,
-                        output_dir: Path, predict_splits: list[str] | None = None) -> dict[str, float]:
-    """Validation, test and external metrics of a checkpoint on one device, and a predictions CSV per split."""
+                        output_dir: Path, predict_splits: list[str] | None = None,
+                        operating: OperatingOptions | None = None, source: str = "") -> dict[str, float]:
+    """Validation, test and external metrics of a checkpoint on one device, and a predictions CSV per split.
+
+    With `operating`, every binary task is calibrated on the validation predictions (`<task>_pred_calibrated` in
+    each CSV), its threshold chosen on them and operating_point.json saved in output_dir; ECE / Brier before and
+    after and the metrics at that threshold join the returned metrics (radscreen.evaluation.screening)."""
     quiet_lightning()
     module = load_module(checkpoint)
     accelerator = trainer_cfg.get("accelerator", "auto")
@@ -109,18 +117,25 @@ def evaluate_checkpoint(checkpoint: str | Path, datamodule: ImageDataModule, tra
     if datamodule.test_splits:
         for results in trainer.test(module, datamodule=datamodule, verbose=False):
             metrics.update(results)
+    frames = {}
     for split in predict_splits or list(datamodule.datasets):
         if split not in datamodule.datasets:
             continue
         batches = trainer.predict(module, dataloaders=datamodule.prediction_loader(split))
-        frame = prediction_frame(batches, datamodule.frame, module.tasks)
-        write_csv(frame, output_dir / f"predictions_{split}.csv")
+        frames[split] = frame = prediction_frame(batches, datamodule.frame, module.tasks)
         for name, task in module.tasks.items():
             labelled = frame.dropna(subset=[f"{name}_target"])
             if task.loss == "gaussian_nll" and split != "train" and len(labelled):
                 scores = uncertainty_scores(labelled[f"{name}_target"], labelled[f"{name}_pred"],
                                             labelled[f"{name}_var"])
                 metrics.update({f"{split}/{name}_{key}": value for key, value in scores.items()})
+    if operating is not None:
+        point, calibrated = calibrate_predictions(frames, module.tasks, operating, source)
+        metrics.update(calibrated)
+        if point.tasks:
+            log.info("operating point: %s", point.save(output_dir))
+    for split, frame in frames.items():
+        write_csv(frame, output_dir / f"predictions_{split}.csv")
     return {k: float(v) for k, v in metrics.items()}
 
 
@@ -154,8 +169,13 @@ def print_metrics(metrics: dict[str, float], title: str, paths: Mapping[str, str
     for key in sorted(metrics):
         if key.startswith(("val/", "test/", "external/")) and not key.endswith("_loss"):
             table.add_row(key, f"{metrics[key]:.4f}")
+    Console().print(table)
+    print_paths(paths)
+
+
+def print_paths(paths: Mapping[str, str | Path]) -> None:
+    """Each path on a line of its own that is never wrapped (copyable)."""
     console = Console()
-    console.print(table)
     for label, path in paths.items():
         console.print(f"{label}: {path}", soft_wrap=True, highlight=False, markup=False)
 
@@ -165,6 +185,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     quiet_lightning()
     check_required_files(cfg)
     resolve_monitor(cfg)
+    operating = OperatingOptions.from_config(cfg)  # calibration / threshold mistakes stop here, before training
+    card_options = report_options(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     log.info("seed %d", cfg.seed)
     output_dir = Path(cfg.paths.output_dir)
@@ -192,8 +214,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if not trainer.is_global_zero:
             return {}
         torch.distributed.destroy_process_group()
-    if cfg.get("evaluate", True) and best:
-        metrics.update(evaluate_checkpoint(best, datamodule, cfg.trainer, output_dir))
+    evaluated = bool(cfg.get("evaluate", True) and best)
+    if evaluated:
+        metrics.update(evaluate_checkpoint(best, datamodule, cfg.trainer, output_dir, operating=operating,
+                                           source=f"validation split of {output_dir}, checkpoint {best}"))
     datamodule.write_selection(output_dir)
     write_metrics(metrics, output_dir, {"best_checkpoint": _relative_to(best, output_dir), "monitor": cfg.monitor,
                                         "best_score": float(checkpoint_cb.best_model_score)
@@ -201,7 +225,34 @@ def train(cfg: DictConfig) -> dict[str, float]:
                                         "data": datamodule.describe()})
     clear_failed(output_dir)  # a run resumed in its own folder that now ends well is no longer failed
     print_metrics(metrics, cfg.run_name, {"run folder": output_dir})
+    if evaluated:
+        print_paths({"model card": write_card(output_dir, card_options, "train.py")})
     return metrics
+
+
+def report_options(cfg: DictConfig) -> ReportOptions:
+    """The report / model-card options of a train.py or eval.py config (`report.*`): the saved operating point's
+    threshold, the subgroups and the bootstrap resamples."""
+    report = cfg.get("report") or {}
+    return ReportOptions(None, float(report.get("target_sensitivity", 0.9)), tuple(report.get("subgroups", ("sex",))),
+                         int(report.get("n_boot", 1000)))
+
+
+def reproduce_command(script: str, folder: Path) -> str:
+    """`python <script> <overrides>` of this command (Hydra's overrides, else the folder's .hydra/overrides.yaml)."""
+    overrides = _hydra_overrides()
+    if overrides is None:
+        saved = folder / ".hydra" / "overrides.yaml"
+        overrides = list(OmegaConf.load(saved)) if saved.is_file() else []
+    return " ".join(["python", script, *(shlex.quote(str(o)) for o in overrides)])
+
+
+def write_card(output_dir: Path, options: ReportOptions, script: str,
+               tables: Mapping[str, TaskTables] | None = None) -> Path:
+    """model_card.md of the evaluation in output_dir (radscreen.evaluation.model_card)."""
+    from radscreen.evaluation.model_card import write_model_card
+
+    return write_model_card(output_dir, options, reproduce_command(script, output_dir), tables=tables)
 
 
 def _relative_to(path: str, folder: Path) -> str:
@@ -249,24 +300,27 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """eval.py: the run's own config + key=value overrides → metrics and predictions of the checkpoint."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
         raise ConfigError("eval.py needs ckpt_path=RUN/checkpoints/best.ckpt (a checkpoint written by train.py)")
+    operating = OperatingOptions.from_config(cfg)  # a calibration / threshold mistake stops before any evaluation
+    options = report_options(cfg)
     checkpoint = Path(cfg.ckpt_path)
     run_cfg, overrides = load_run_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_resolved_config(OmegaConf.merge(run_cfg, {"ckpt_path": str(checkpoint)}), output_dir)
+    write_resolved_config(OmegaConf.merge(run_cfg, {"ckpt_path": str(checkpoint), "calibration": operating.calibration,
+                                                    "report": cfg.get("report") or {}}), output_dir)
     datamodule: ImageDataModule = instantiate(run_cfg.data)
     datamodule.prepare_data()
     datamodule.setup("test")
-    metrics = evaluate_checkpoint(checkpoint, datamodule, run_cfg.trainer, output_dir)
+    metrics = evaluate_checkpoint(checkpoint, datamodule, run_cfg.trainer, output_dir, operating=operating,
+                                  source=f"validation split evaluated in {output_dir}, checkpoint {checkpoint}")
     datamodule.write_selection(output_dir)
     write_metrics(metrics, output_dir, {"checkpoint": str(checkpoint), "overrides": overrides,
                                         "data": datamodule.describe()})
     print_metrics(metrics, "eval", {"checkpoint": checkpoint, "eval folder": output_dir})
-    report = cfg.get("report") or {}
-    if report.get("enabled", False):
-        from radscreen.evaluation.report import ReportOptions, build_report
+    tables = evaluation_tables(load_run(output_dir), options)  # computed once: the report and the card show them
+    if (cfg.get("report") or {}).get("enabled", False):
+        from radscreen.evaluation.report import build_report
 
-        options = ReportOptions(report.threshold_method, report.target_sensitivity, tuple(report.subgroups),
-                                report.n_boot)
-        log.info("report: %s", build_report(output_dir, options=options))
+        print_paths({"report": build_report(output_dir, options=options, tables=tables)})
+    print_paths({"model card": write_card(output_dir, options, "eval.py", tables)})
     return metrics
