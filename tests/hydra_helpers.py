@@ -43,7 +43,10 @@ def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
 
 
 def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run train.py / eval.py as a user would; returns the finished process (stdout+stderr captured)."""
+    """Run train.py / eval.py as a user would; returns the finished process (stdout+stderr captured). train.py and
+    eval.py get `report.n_boot=20` unless the test sets it: the model card's bootstrap is not what is tested."""
+    if script in ("train.py", "eval.py") and not any(a.startswith("report.n_boot=") for a in args):
+        args = (*args, "report.n_boot=20")
     return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout)
 

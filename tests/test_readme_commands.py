@@ -23,7 +23,7 @@ from hydra_helpers import ROOT
 
 README = ROOT / "README.md"
 TRAIN_TINY = ["backbone=test_resnet", "data.num_workers=0", "data.show_progress=false", "data.batch_size=16",
-              "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]
+              "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "report.n_boot=20"]
 TINY = {  # script → settings appended (the README names them)
     "train.py": TRAIN_TINY,
     "eval.py": ["report.n_boot=20", "data.num_workers=0", "data.show_progress=false"],
