@@ -30,16 +30,22 @@ def tiny_overrides(manifest: Path, workdir: Path, cache: Path) -> list[str]:
             "report.n_boot=20", f"hydra.run.dir={workdir}/run"]
 
 
-def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The composed train.yaml with HydraConfig set, so ${hydra:...} resolves outside @hydra.main."""
+def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    """A composed primary config (train.yaml, eval.yaml) with HydraConfig set, so ${hydra:...} and the command's
+    overrides resolve outside @hydra.main, and paths.output_dir set to `output_dir`."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
         del cfg["hydra"]
     return cfg
+
+
+def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The composed train.yaml, for in-process train()."""
+    return compose_config("train", overrides, output_dir)
 
 
 def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -52,12 +58,5 @@ def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 300) ->
 
 
 def compose_eval(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The composed eval.yaml with HydraConfig set (its overrides reach load_run_config), for in-process evaluate()."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(config_name="eval", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        del cfg["hydra"]
-    return cfg
+    """The composed eval.yaml (its overrides reach load_run_config), for in-process evaluate()."""
+    return compose_config("eval", overrides, output_dir)

@@ -49,7 +49,7 @@ def check_some_images_exist(rows: pd.DataFrame, root: str | os.PathLike, key: st
     Single missing files are not an error here: they are left out by the cache with reason 'image file not
     found' and counted in the run's selection.csv."""
     paths = rows["path"].astype(str)
-    if paths.map(lambda p: os.path.exists(os.path.join(root, p))).any():  # a file, or a CT series folder
+    if any(os.path.exists(os.path.join(root, p)) for p in paths):  # a file or a CT series folder; stops at the first
         return
     absolute = paths.map(os.path.isabs)
     if absolute.all():
