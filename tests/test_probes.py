@@ -59,8 +59,9 @@ def test_mlp_probe_folds_and_weights_come_from_the_seed_alone():
 
 def test_folds_never_split_a_patient():
     frame, features = synthetic()
-    _, _, _, groups, strata = prepared(infer_target(frame, "sex"), frame, features)
-    for train, test in patient_folds(groups, strata, k=10):
+    data = prepared(infer_target(frame, "sex"), frame, features)
+    groups = data.groups
+    for train, test in patient_folds(groups, data.strata, k=10):
         assert not set(groups[train]) & set(groups[test])
 
 
@@ -68,7 +69,8 @@ def test_gradient_ranking_puts_informative_dimensions_first():
     frame, features = synthetic()
     for column, informative, probe in (("age_years", {0, 1, 2, 3}, "linear"), ("sex", {4, 5}, "mlp")):
         target = infer_target(frame, column)
-        _, x, y, _, _ = prepared(target, frame, features)
+        data = prepared(target, frame, features)
+        x, y = data.x, data.y
         x = (x - x.mean(0)) / x.std(0)
         model = make_probe(probe, target, TEST_SEED, mlp={"epochs": 30}).fit(x, y)
         assert set(gradient_ranking(model, x)[: len(informative)]) == informative, column

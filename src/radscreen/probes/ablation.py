@@ -58,13 +58,14 @@ def removal_analysis(audited: Target, frame: pd.DataFrame, features: np.ndarray,
     if reference is not None:
         keep &= reference.values(frame).notna()
     frame, features = frame[keep.to_numpy()].reset_index(drop=True), features[keep.to_numpy()]
-    _, x, y, groups, strata = prepared(audited, frame, features)
+    data = prepared(audited, frame, features)
+    x, y = data.x, data.y
     targets = [(audited, y)]
     if reference is not None:
-        targets.append((reference, prepared(reference, frame, features)[2]))
+        targets.append((reference, prepared(reference, frame, features).y))
     dims = x.shape[1]
     rows = []
-    for fold, (train, test) in enumerate(patient_folds(groups, strata, k, seed)):
+    for fold, (train, test) in enumerate(patient_folds(data.groups, data.strata, k, seed)):
         scaler = StandardScaler().fit(x[train])
         x_train, x_test = scaler.transform(x[train]), scaler.transform(x[test])
         ranking = gradient_ranking(make_probe(probe, audited, seed, mlp).fit(x_train, y[train]), x_train)

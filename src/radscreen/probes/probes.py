@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -140,23 +141,33 @@ def fold_scores(target: Target, y_true: np.ndarray, model, x_test: np.ndarray) -
     return {"roc_auc": float(auc), "f1": float(skm.f1_score(y_true, probs.argmax(1), average="macro"))}
 
 
-def prepared(target: Target, frame: pd.DataFrame, features: np.ndarray):
-    """(rows kept, X, y encoded, groups, strata) for a target: rows with a value only."""
+class ProbeData(NamedTuple):
+    """What a probe is fitted and scored on, one entry per frame row that holds a value of the target."""
+
+    x: np.ndarray  # features
+    y: np.ndarray  # the target; class codes (0..n-1) for a categorical one
+    groups: np.ndarray  # patient_id (folds never split one)
+    strata: np.ndarray  # labels to stratify folds by (strata_of)
+
+
+def prepared(target: Target, frame: pd.DataFrame, features: np.ndarray) -> ProbeData:
+    """A target's probe data: the rows with a value only, the target encoded."""
     values = target.values(frame)
     keep = values.notna().to_numpy()
     y = values[keep]
     if target.kind == "categorical":
         y = pd.Series(LabelEncoder().fit_transform(y.astype(str)), index=y.index)
-    return keep, features[keep], y.to_numpy(), frame.loc[keep, "patient_id"].astype(str).to_numpy(), \
-        strata_of(target, y)
+    return ProbeData(x=features[keep], y=y.to_numpy(),
+                     groups=frame.loc[keep, "patient_id"].astype(str).to_numpy(), strata=strata_of(target, y))
 
 
 def cross_validate(target: Target, frame: pd.DataFrame, features: np.ndarray, probe: str = "linear", k: int = 10,
                    seed: int = 0, mlp: dict | None = None) -> pd.DataFrame:
     """One row per fold with the probe's scores on the held-out patients (features standardised on train)."""
-    _, x, y, groups, strata = prepared(target, frame, features)
+    data = prepared(target, frame, features)
+    x, y = data.x, data.y
     rows = []
-    for fold, (train, test) in enumerate(patient_folds(groups, strata, k, seed)):
+    for fold, (train, test) in enumerate(patient_folds(data.groups, data.strata, k, seed)):
         scaler = StandardScaler().fit(x[train])
         model = make_probe(probe, target, seed, mlp).fit(scaler.transform(x[train]), y[train])
         rows.append({"target": target.label, "probe": probe, "fold": fold,
