@@ -20,7 +20,7 @@ from radscreen.errors import UserError
 from radscreen.io.volume import VolumeReadError, is_volume_file, series_files
 from radscreen.manifests.labels import MAX_PLAUSIBLE_AGE, LabelError, normalise_sex
 from radscreen.manifests.pseudonym import pseudonymise
-from radscreen.manifests.scan import body_part_code, body_part_reason, demographics, drop_duplicates
+from radscreen.manifests.scan import body_part_code, body_part_reason, drop_duplicates, header_demographics
 from radscreen.manifests.schema import conform
 from radscreen.utils.parallel import map_with_progress
 
@@ -68,8 +68,8 @@ def scan_series(folder: str, options: CTScanOptions) -> tuple[str, dict | None, 
     if wrong_part:
         return folder, None, wrong_part
     try:
-        found = demographics(text("PatientID"), text("PatientBirthDate"), text("StudyDate"), text("PatientAge"),
-                             text("PatientSex"), options.age_min, options.age_max)
+        found = header_demographics(text("PatientID"), text("PatientBirthDate"), text("StudyDate"),
+                                    text("PatientAge"), text("PatientSex"), options.age_min, options.age_max)
     except LabelError as exc:
         return folder, None, str(exc)
     relative = Path(os.path.relpath(folder, options.root)).as_posix()

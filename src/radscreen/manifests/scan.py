@@ -82,8 +82,8 @@ class Demographics:
     study_date: object
 
 
-def demographics(patient_id: str, birth_date: str, study_date: str, patient_age: str, patient_sex: str,
-                 age_min: float | None = None, age_max: float | None = None) -> Demographics:
+def header_demographics(patient_id: str, birth_date: str, study_date: str, patient_age: str, patient_sex: str,
+                        age_min: float | None = None, age_max: float | None = None) -> Demographics:
     """Validated demographics from DICOM header strings; LabelError with a fixed reason otherwise.
 
     Age = StudyDate − PatientBirthDate, else PatientAge ('058Y'); shared by the CXR and CT manifest builders.
@@ -136,8 +136,8 @@ def scan_file(path: str, options: ScanOptions) -> tuple[dict | None, str | None]
         return None, reason
     modality, view = header.modality, labels.normalise_view(header.view_position)
     try:
-        found = demographics(header.patient_id, header.birth_date, header.study_date, header.patient_age,
-                             header.patient_sex, options.age_min, options.age_max)
+        found = header_demographics(header.patient_id, header.birth_date, header.study_date, header.patient_age,
+                                    header.patient_sex, options.age_min, options.age_max)
     except LabelError as exc:
         return None, str(exc)
     relative = os.path.relpath(path, options.root)
@@ -248,6 +248,6 @@ def drop_duplicates(manifest: pd.DataFrame, reason: str = DUPLICATE_REASON) -> t
     return ordered.loc[~duplicated].reset_index(drop=True), rejects.reset_index(drop=True)
 
 
-def filter_by_values(values: Sequence[str] | None) -> tuple[str, ...]:
-    """Normalise a filter list from config/CLI: upper-case codes; None or [] accepts everything."""
+def normalise_codes(values: Sequence[str] | None) -> tuple[str, ...]:
+    """A filter list from config/CLI as upper-case codes (a tuple); None or [] gives (), which accepts everything."""
     return tuple(str(v).upper() for v in values) if values else ()
