@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
+from radscreen.manifests.splits import patient_folds
 from radscreen.probes.ablation import gradient_ranking, removal_analysis, removal_table
 from radscreen.probes.embeddings import join_manifest, load_embeddings, save_embeddings
-from radscreen.probes.probes import cross_validate, infer_target, make_probe, patient_folds, prepared
+from radscreen.probes.probes import cross_validate, infer_target, make_probe, prepared
 
 from hydra_helpers import TEST_SEED
 

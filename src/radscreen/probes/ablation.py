@@ -11,7 +11,8 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import StandardScaler
 
-from radscreen.probes.probes import MLPProbe, Target, fold_scores, make_probe, patient_folds, prepared
+from radscreen.manifests.splits import patient_folds
+from radscreen.probes.probes import MLPProbe, Target, fold_scores, make_probe, prepared
 
 REMOVAL_PERCENTAGES = (0, 1, 5, 10, 20, 50)
 

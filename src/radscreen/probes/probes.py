@@ -11,10 +11,10 @@ import pandas as pd
 import torch
 from sklearn import metrics as skm
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 
 from radscreen.errors import UserError
+from radscreen.manifests.splits import patient_folds
 
 PROBES = ("linear", "logistic", "mlp")
 
@@ -47,17 +47,6 @@ def infer_target(frame: pd.DataFrame, column: str, bins: Sequence[float] | None 
     numeric = pd.to_numeric(frame[column], errors="coerce")
     continuous = numeric.notna().mean() > 0.95 and numeric.nunique() > 10
     return Target(column, "continuous" if continuous else "categorical")
-
-
-def patient_folds(groups: np.ndarray, strata: np.ndarray, k: int = 10,
-                  seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified k-fold (train, test) index pairs where no patient is on both sides (StratifiedGroupKFold)."""
-    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    folds = list(splitter.split(np.zeros(len(groups)), strata, groups))
-    for train, test in folds:
-        if set(groups[train]) & set(groups[test]):
-            raise RuntimeError("a patient is on both sides of a fold")  # guarded: never expected
-    return folds
 
 
 def strata_of(target: Target, y: pd.Series, n_bins: int = 5) -> np.ndarray:
