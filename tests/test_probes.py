@@ -10,7 +10,7 @@ import torch
 from radscreen.manifests.splits import patient_folds
 from radscreen.probes.ablation import gradient_ranking, removal_analysis, removal_table
 from radscreen.probes.embeddings import join_manifest, load_embeddings, save_embeddings
-from radscreen.probes.probes import cross_validate, infer_target, make_probe, prepared
+from radscreen.probes.probes import cross_validate, infer_target, make_probe, prepared, summarise
 
 from hydra_helpers import TEST_SEED
 
@@ -86,6 +86,18 @@ def test_removing_top_dimensions_drops_the_audited_attribute_only():
     assert mean[("age_years", 5)] == pytest.approx(mean[("age_years", 0)], abs=0.03)  # reference untouched
     table = removal_table(results)
     assert list(table.columns) == ["task", "metric", "0 %", "5 %"]
+
+
+def test_fold_summaries_show_the_mean_alone_when_one_fold_scored_and_never_nan():
+    folds = pd.DataFrame({"target": "sex", "probe": "linear", "fold": [0, 1, 2],
+                          "roc_auc": [0.8, np.nan, np.nan], "f1": [0.5, 0.7, np.nan], "r2": np.nan})
+    summary = summarise(folds).iloc[0]
+    assert summary["roc_auc"] == "0.800" and summary["r2"] == "–"
+    assert summary["f1"] == f"0.600 ± {np.std([0.5, 0.7], ddof=1):.3f}"
+    results = pd.DataFrame({"task": "sex", "metric": "roc_auc", "removed": [0, 0, 5, 5], "fold": [0, 1, 0, 1],
+                            "value": [0.9, 0.7, 0.6, np.nan]})
+    table = removal_table(results).iloc[0]
+    assert table["0 %"] == f"0.800 ± {np.std([0.9, 0.7], ddof=1):.3f}" and table["5 %"] == "0.600"
 
 
 def test_redundant_encoding_survives_removal():

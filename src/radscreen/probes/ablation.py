@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import StandardScaler
 
+from radscreen.evaluation.formatting import mean_sd_text
 from radscreen.manifests.splits import patient_folds
 from radscreen.probes.probes import MLPProbe, Target, fold_scores, make_probe, prepared
 
@@ -90,7 +91,7 @@ def removal_analysis(audited: Target, frame: pd.DataFrame, features: np.ndarray,
 def removal_table(results: pd.DataFrame) -> pd.DataFrame:
     """One row per task, one column per removal percentage: mean ± SD over folds (the seed papers' table)."""
     stats = results.groupby(["task", "metric", "removed"], sort=False)["value"].agg(["mean", "std"])
-    cells = [f"{m:.3f} ± {s:.3f}" for m, s in zip(stats["mean"], stats["std"])]
+    cells = [mean_sd_text(m, s) for m, s in zip(stats["mean"], stats["std"])]
     table = pd.Series(cells, index=stats.index).unstack("removed")
     table.columns = [f"{c:g} %" for c in table.columns]
     return table.reset_index()

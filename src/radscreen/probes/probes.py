@@ -14,6 +14,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 
 from radscreen.errors import UserError
+from radscreen.evaluation.formatting import mean_sd_text
 from radscreen.manifests.splits import patient_folds
 
 PROBES = ("linear", "logistic", "mlp")
@@ -172,5 +173,5 @@ def summarise(folds: pd.DataFrame) -> pd.DataFrame:
     mean, sd = grouped.mean(), grouped.std(ddof=1)
     out = mean.copy().astype(object)
     for metric in metrics:
-        out[metric] = [f"{m:.3f} ± {s:.3f}" if pd.notna(m) else "–" for m, s in zip(mean[metric], sd[metric])]
+        out[metric] = [mean_sd_text(m, s) for m, s in zip(mean[metric], sd[metric])]
     return out.reset_index()
