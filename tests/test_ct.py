@@ -11,7 +11,8 @@ import SimpleITK as sitk
 
 from radscreen.io.volume import VolumeReadError, read_volume, series_files
 from radscreen.io.volume_write import write_series
-from radscreen.preprocess.ct import AIR_HU, CTPreprocess, body_mask, mip, resample
+from radscreen.preprocess.ct import AIR_HU, CTPreprocess, mip, resample
+from radscreen.preprocess.masks import body_mask
 
 
 def cylinder_with_table(shape=(20, 64, 64)) -> np.ndarray:
