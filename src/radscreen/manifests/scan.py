@@ -92,7 +92,7 @@ def header_demographics(patient_id: str, birth_date: str, study_date: str, patie
         raise LabelError("missing PatientID")
     sex = labels.normalise_sex(patient_sex)
     if sex is None:
-        raise LabelError("unknown sex")
+        raise LabelError(labels.UNKNOWN_SEX)
     try:
         birth = labels.parse_dicom_date(birth_date)
     except LabelError as exc:
@@ -107,8 +107,8 @@ def header_demographics(patient_id: str, birth_date: str, study_date: str, patie
         age = labels.parse_dicom_age(patient_age)
         if age is None:
             raise LabelError("missing birth date" if birth is None else "missing study date")
-    if (age_min is not None and age < age_min) or (age_max is not None and age > age_max):
-        raise LabelError("age out of range")
+    if labels.age_sex_rejects(age, sex, age_min, age_max)[labels.AGE_OUT_OF_RANGE]:
+        raise LabelError(labels.AGE_OUT_OF_RANGE)
     return Demographics(age, sex, study)
 
 
