@@ -21,7 +21,7 @@ from radscreen.errors import UserError
 from radscreen.manifests.build import NoImagesError, default_rejects_path, nothing_taken_message
 from radscreen.manifests.ct_scan import VOLUMES_COLUMNS, CTScanOptions, count_reasons, import_nifti, scan_ct_folder
 from radscreen.manifests.pseudonym import resolve_salt
-from radscreen.manifests.scan import check_folder, filter_by_values
+from radscreen.manifests.scan import check_folder, normalise_codes
 from radscreen.manifests.schema import write_image_root
 from radscreen.utils.cli import run_command
 from radscreen.utils.console import print_counts
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         what, source, count, units = "CT volumes", args.volumes_csv, len(table), ("row", "rows")
     else:
         options = CTScanOptions(str(args.root), salt, args.age_min, args.age_max, args.cohort,
-                                body_parts=filter_by_values(args.body_part),
+                                body_parts=normalise_codes(args.body_part),
                                 allow_missing_body_part=not args.require_body_part)
         manifest, rejects = scan_ct_folder(options, args.workers, not args.quiet)
         what, source, count = "CT series", args.root, len(rejects) + len(manifest)

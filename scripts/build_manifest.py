@@ -20,7 +20,7 @@ from radscreen.manifests.build import ClinicalJoin, build_manifest, clinical_rej
 from radscreen.manifests.clinical import ClinicalColumns
 from radscreen.manifests.labels import BMD_CLASSES
 from radscreen.manifests.pseudonym import resolve_salt
-from radscreen.manifests.scan import ScanOptions, filter_by_values
+from radscreen.manifests.scan import ScanOptions, normalise_codes
 from radscreen.utils.cli import run_command
 from radscreen.utils.console import console, print_counts
 from radscreen.utils.tables import check_input_file
@@ -87,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     options = ScanOptions(
         root=str(args.dicom_dir),
         salt=salt,
-        modalities=filter_by_values(pick(args.modality, cfg.modalities)),
-        views=filter_by_values(pick(args.view, cfg.views)),
-        body_parts=filter_by_values(pick(args.body_part, cfg.body_parts)),
+        modalities=normalise_codes(pick(args.modality, cfg.modalities)),
+        views=normalise_codes(pick(args.view, cfg.views)),
+        body_parts=normalise_codes(pick(args.body_part, cfg.body_parts)),
         allow_missing_body_part=not args.require_body_part and bool(cfg.allow_missing_body_part),
         age_min=pick(args.age_min, cfg.age_min),
         age_max=pick(args.age_max, cfg.age_max),

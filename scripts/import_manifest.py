@@ -18,7 +18,7 @@ from radscreen.errors import UserError
 from radscreen.manifests.build import NoImagesError, default_rejects_path
 from radscreen.manifests.importers import ADAPTERS, import_metadata, nothing_imported_message
 from radscreen.manifests.pseudonym import SALT_ENV, resolve_salt
-from radscreen.manifests.scan import check_folder, filter_by_values
+from radscreen.manifests.scan import check_folder, normalise_codes
 from radscreen.manifests.schema import write_image_root
 from radscreen.utils.cli import run_command
 from radscreen.utils.console import console, print_counts
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         check_folder(args.images_root, "images root")
     manifest, rejects = import_metadata(
         args.dataset, args.metadata_csv, salt=salt, images_root=args.images_root,
-        views=filter_by_values(args.view), age_min=args.age_min, age_max=args.age_max,
+        views=normalise_codes(args.view), age_min=args.age_min, age_max=args.age_max,
         **({"cohort": args.cohort} if args.cohort else {}),
     )
     write_csv(rejects, rejects_path)

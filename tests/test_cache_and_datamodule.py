@@ -13,6 +13,8 @@ from hydra.utils import instantiate
 
 from radscreen.data import cache
 from radscreen.errors import UserError
+from radscreen.io.dicom import DicomReadError
+from radscreen.io.errors import ImageReadError
 from radscreen.io.images import read_image
 from radscreen.manifests.build import build_manifest
 from radscreen.manifests.scan import ScanOptions
@@ -58,6 +60,15 @@ def test_decode_failure_is_reported_not_raised(manifest, dicom_folder, tmp_path)
     assert report.failures["image_id"].tolist() == [victim.image_id]
     assert report.failures["reason"].iloc[0] == "pixel data could not be decoded"
     assert (report.directory / cache.FAILURES_FILE).exists()
+
+
+def test_an_undecodable_png_is_an_image_error_not_a_dicom_error(tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    with pytest.raises(ImageReadError, match="image file could not be decoded") as raised:
+        read_image(broken)
+    assert not isinstance(raised.value, DicomReadError)
+    assert cache.preprocess_file(CXRPreprocess(image_size=32), str(broken)) == (None, "image file could not be decoded")
 
 
 def compose_data(manifest_path: Path, dicom_folder: Path, tmp_path: Path, *overrides: str):

@@ -11,7 +11,8 @@ import SimpleITK as sitk
 
 from radscreen.io.volume import VolumeReadError, read_volume, series_files
 from radscreen.io.volume_write import write_series
-from radscreen.preprocess.ct import AIR_HU, CTPreprocess, body_mask, mip, resample
+from radscreen.preprocess.ct import AIR_HU, CTPreprocess, mip, resample
+from radscreen.preprocess.masks import body_mask
 
 
 def cylinder_with_table(shape=(20, 64, 64)) -> np.ndarray:
@@ -139,6 +140,28 @@ def test_ct_manifest_from_series_folders_with_rejects(tmp_path):
     assert dict(zip(rejects.path, rejects.reason)) == {"gap": "missing slice(s)", "nobirth": "missing birth date",
                                                        "coronal": "non-axial orientation"}
     assert (manifest["n_slices"] == 8).all()
+
+
+def test_volumes_csv_rows_are_rejected_with_the_first_reason_that_applies(tmp_path):
+    from radscreen.manifests.ct_scan import import_nifti
+
+    for name in ("a", "b", "c", "d", "e", "f"):
+        sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 8, 8), np.float32)), str(tmp_path / f"{name}.nii.gz"))
+    (tmp_path / "g.nii.gz").write_bytes(b"not a volume")
+    table = pd.DataFrame({"path": ["a.nii.gz", "b.nii.gz", "c.nii.gz", "d.nii.gz", "e.nii.gz", "f.nii.gz",
+                                   "g.nii.gz", "a.nii.gz", "missing.nii.gz"],
+                          "patient_id": [f"P{n}" for n in range(9)],
+                          "age_years": [61, None, 0, 130, 70, 30, 50, 61, 50],
+                          "sex": ["F", "M", "F", "M", "O", "F", "M", "F", "M"]})
+    manifest, rejects = import_nifti(table, tmp_path, salt="s")
+    assert manifest["path"].tolist() == ["a.nii.gz", "f.nii.gz"]
+    assert dict(zip(rejects.path, rejects.reason)) == {
+        "b.nii.gz": "missing age", "c.nii.gz": "impossible age", "d.nii.gz": "impossible age",
+        "e.nii.gz": "unknown sex", "g.nii.gz": "volume could not be read", "missing.nii.gz": "volume file not found",
+        "a.nii.gz": "duplicate volume (same file as an earlier row)"}
+    manifest, rejects = import_nifti(table, tmp_path, salt="s", age_min=40, age_max=65)
+    assert manifest["path"].tolist() == ["a.nii.gz"]
+    assert dict(zip(rejects.path, rejects.reason))["f.nii.gz"] == "age out of range"
 
 
 def test_gaussian_nll_predicted_sd_grows_with_injected_noise(tmp_path, cache_root):

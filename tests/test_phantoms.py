@@ -11,9 +11,10 @@ import pytest
 from radscreen.manifests.build import ClinicalJoin, build_manifest
 from radscreen.manifests.scan import ScanOptions
 from radscreen.phantoms.cxr import BROKEN_REASONS, make_cohort
-from radscreen.phantoms.drr import body_mask, line_integral, project_tissues, render
+from radscreen.phantoms.drr import BODY_MIN_HU, line_integral, project_tissues, render
 from radscreen.phantoms.fetch import FILES, fetch_ct
 from radscreen.phantoms.subjects import sample_subjects
+from radscreen.preprocess.masks import body_mask
 
 from conftest import SALT
 
@@ -48,7 +49,7 @@ def toy_projections():
 
 def test_body_mask_drops_the_table():
     hu, _ = toy_ct()
-    mask = body_mask(hu)
+    mask = body_mask(hu, "threshold", threshold=BODY_MIN_HU)
     assert mask[:, 22, 24].all() and not mask[:, 45, :].any()
 
 

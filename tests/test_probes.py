@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
+from radscreen.manifests.splits import patient_folds
 from radscreen.probes.ablation import gradient_ranking, removal_analysis, removal_table
 from radscreen.probes.embeddings import join_manifest, load_embeddings, save_embeddings
-from radscreen.probes.probes import cross_validate, infer_target, make_probe, patient_folds, prepared
+from radscreen.probes.probes import cross_validate, infer_target, make_probe, prepared, summarise
 
 from hydra_helpers import TEST_SEED
 
@@ -59,8 +60,9 @@ def test_mlp_probe_folds_and_weights_come_from_the_seed_alone():
 
 def test_folds_never_split_a_patient():
     frame, features = synthetic()
-    _, _, _, groups, strata = prepared(infer_target(frame, "sex"), frame, features)
-    for train, test in patient_folds(groups, strata, k=10):
+    data = prepared(infer_target(frame, "sex"), frame, features)
+    groups = data.groups
+    for train, test in patient_folds(groups, data.strata, k=10):
         assert not set(groups[train]) & set(groups[test])
 
 
@@ -68,7 +70,8 @@ def test_gradient_ranking_puts_informative_dimensions_first():
     frame, features = synthetic()
     for column, informative, probe in (("age_years", {0, 1, 2, 3}, "linear"), ("sex", {4, 5}, "mlp")):
         target = infer_target(frame, column)
-        _, x, y, _, _ = prepared(target, frame, features)
+        data = prepared(target, frame, features)
+        x, y = data.x, data.y
         x = (x - x.mean(0)) / x.std(0)
         model = make_probe(probe, target, TEST_SEED, mlp={"epochs": 30}).fit(x, y)
         assert set(gradient_ranking(model, x)[: len(informative)]) == informative, column
@@ -83,6 +86,18 @@ def test_removing_top_dimensions_drops_the_audited_attribute_only():
     assert mean[("age_years", 5)] == pytest.approx(mean[("age_years", 0)], abs=0.03)  # reference untouched
     table = removal_table(results)
     assert list(table.columns) == ["task", "metric", "0 %", "5 %"]
+
+
+def test_fold_summaries_show_the_mean_alone_when_one_fold_scored_and_never_nan():
+    folds = pd.DataFrame({"target": "sex", "probe": "linear", "fold": [0, 1, 2],
+                          "roc_auc": [0.8, np.nan, np.nan], "f1": [0.5, 0.7, np.nan], "r2": np.nan})
+    summary = summarise(folds).iloc[0]
+    assert summary["roc_auc"] == "0.800" and summary["r2"] == "–"
+    assert summary["f1"] == f"0.600 ± {np.std([0.5, 0.7], ddof=1):.3f}"
+    results = pd.DataFrame({"task": "sex", "metric": "roc_auc", "removed": [0, 0, 5, 5], "fold": [0, 1, 0, 1],
+                            "value": [0.9, 0.7, 0.6, np.nan]})
+    table = removal_table(results).iloc[0]
+    assert table["0 %"] == f"0.800 ± {np.std([0.9, 0.7], ddof=1):.3f}" and table["5 %"] == "0.600"
 
 
 def test_redundant_encoding_survives_removal():

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radscreen.io.dicom import DicomReadError
+from radscreen.io.errors import ImageReadError
 from radscreen.preprocess.ct import CTPreprocess
 from radscreen.preprocess.cxr import CXRPreprocess
 from radscreen.utils.parallel import map_with_progress
@@ -87,7 +87,7 @@ def preprocess_file(preprocess: CXRPreprocess | CTPreprocess, path: str) -> tupl
         return None, MISSING_FILE
     try:
         return preprocess.from_file(path), None
-    except DicomReadError as exc:
+    except ImageReadError as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001 - a bad file must never stop the build
         return None, f"preprocessing failed ({type(exc).__name__})"

@@ -16,7 +16,7 @@ from radscreen.preprocess.intensity import zscore
 from radscreen.tasks import IGNORE_INDEX, Task
 
 
-def demographics(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def age_sex_arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(age in years, sex as 1 = female / 0 = male) per row; NaN where unknown."""
     age = pd.to_numeric(frame.get("age_years", pd.Series(np.nan, index=frame.index)), errors="coerce")
     sex = frame.get("sex", pd.Series(pd.NA, index=frame.index)).map({"F": 1.0, "M": 0.0})
@@ -52,7 +52,7 @@ class CachedImageDataset(Dataset):
         self.seed = seed
         self.targets = {name: task.encode(self.frame[task.column]) if task.column in self.frame
                         else _missing_targets(task, len(self.frame)) for name, task in tasks.items()}
-        self.age, self.sex = demographics(self.frame)
+        self.age, self.sex = age_sex_arrays(self.frame)
 
     def __len__(self) -> int:
         return len(self.frame)

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from radscreen.errors import UserError
+from radscreen.evaluation.formatting import MISSING, mean_sd_text
 
 GROUPS = ("young-predicted", "well-predicted", "old-predicted")
 
@@ -145,8 +146,7 @@ def continuous_table(frame: pd.DataFrame, variables: list[str], group: str = "ag
         p_value = stats.kruskal(*testable).pvalue if len(testable) > 1 else np.nan
         row = {"variable": variable}
         for name, v in zip(GROUPS, values):
-            row[name] = f"{v.mean():.2f} ± {v.std(ddof=1):.2f} (n={len(v)})" if len(v) > 1 else \
-                (f"{v.iloc[0]:.2f} (n=1)" if len(v) else "–")
+            row[name] = f"{mean_sd_text(v.mean(), v.std(ddof=1), 2)} (n={len(v)})" if len(v) else MISSING
         row["p_value"] = p_value
         rows.append(row)
     return pd.DataFrame(rows)

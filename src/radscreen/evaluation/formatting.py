@@ -64,6 +64,17 @@ def interval_text(value: object, low: object, high: object, digits: int = 4) -> 
     return f"{text} ({float(low):.{digits}f}–{float(high):.{digits}f})"
 
 
+def mean_sd_text(mean: object, sd: object, digits: int = 3) -> str:
+    """'6.000 ± 1.000': a mean with its standard deviation ('–' without a mean; the mean alone without an SD, as
+    for a single value)."""
+    if pd.isna(mean):
+        return MISSING
+    text = format(float(mean), f".{digits}f")
+    if pd.isna(sd):
+        return text
+    return f"{text} ± {float(sd):.{digits}f}"
+
+
 def with_intervals(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     """A wide table whose columns `<m>`, `<m>_ci_low`, `<m>_ci_high` become one text column `<m>` reading
     'value (low–high)' (subgroup tables); other columns unchanged. A table without interval columns is returned

@@ -26,7 +26,7 @@ from radscreen.evaluation.analysis import (
     labelled,
     load_run,
 )
-from radscreen.evaluation.formatting import METRIC_NAMES, MISSING, interval_text, to_markdown
+from radscreen.evaluation.formatting import METRIC_NAMES, MISSING, interval_text, mean_sd_text, to_markdown
 from radscreen.evaluation.screening import describe_calibration
 from radscreen.tasks import Task
 from radscreen.utils.tables import write_text
@@ -191,7 +191,7 @@ class ModelCard:
                 row["patients"] = frame["patient_id"].nunique()
             if "age_years" in frame:
                 age = frame["age_years"].dropna()
-                row["age, mean ± SD (range)"] = (f"{age.mean():.1f} ± {age.std(ddof=1):.1f} ({age.min():.0f}–"
+                row["age, mean ± SD (range)"] = (f"{mean_sd_text(age.mean(), age.std(ddof=1), 1)} ({age.min():.0f}–"
                                                  f"{age.max():.0f})" if len(age) > 1 else MISSING)
             if "sex" in frame:
                 sex = frame["sex"].dropna().astype(str)

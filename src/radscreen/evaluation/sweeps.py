@@ -89,8 +89,8 @@ def summarize_jobs(jobs: pd.DataFrame, metrics: list[str] | None = None,
     summary = grouped[metric_columns].agg(["mean", "std", "count"])
     out = pd.DataFrame(index=summary.index)
     for metric in metric_columns:
-        mean, sd, count = summary[(metric, "mean")], summary[(metric, "std")], summary[(metric, "count")]
-        out[metric] = [f"{m:.3f} ± {s:.3f}" if c > 1 else f"{m:.3f}" for m, s, c in zip(mean, sd, count)]
+        mean, sd = summary[(metric, "mean")], summary[(metric, "std")]
+        out[metric] = [formatting.mean_sd_text(m, s) for m, s in zip(mean, sd)]
     out["runs"] = summary[(metric_columns[0], "count")].astype(int)
     return out.reset_index()
 

@@ -20,6 +20,7 @@ from radscreen.manifests.build import default_rejects_path
 from radscreen.manifests.pseudonym import resolve_salt
 from radscreen.manifests.schema import read_manifest
 from radscreen.models.module import RadscreenModule, load_module
+from radscreen.preprocess.intensity import minmax
 from radscreen.training.run import find_run_dir, load_run_config
 from radscreen.utils.tables import check_output_path, write_csv
 
@@ -105,6 +106,5 @@ def write_cam_overlays(module: RadscreenModule, rows: pd.DataFrame, data: ImageD
         heatmap = compute_maps(wrapper, layers, image, "gradcam", item["age"].reshape(1), item["sex"].reshape(1),
                                None, 1)[0]
         grey = image[0, 0].numpy()
-        grey = (grey - grey.min()) / max(float(grey.max() - grey.min()), 1e-8)
-        cv2.imwrite(str(folder / f"{item['image_id']}.png"), overlay(grey, heatmap.astype(np.float32)))
+        cv2.imwrite(str(folder / f"{item['image_id']}.png"), overlay(minmax(grey), heatmap.astype(np.float32)))
     return folder

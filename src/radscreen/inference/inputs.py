@@ -15,7 +15,7 @@ from radscreen.errors import UserError
 from radscreen.io.dicom import DicomReadError, read_header
 from radscreen.manifests.labels import LabelError
 from radscreen.manifests.pseudonym import pseudonymise
-from radscreen.manifests.scan import DUPLICATE_REASON, ScanOptions, demographics, header_reason, iter_files
+from radscreen.manifests.scan import DUPLICATE_REASON, ScanOptions, header_demographics, header_reason, iter_files
 from radscreen.manifests.schema import read_manifest, recorded_image_root
 
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -71,8 +71,8 @@ def file_row(file: str, root: Path, salt: str, filters: InputFilters) -> tuple[d
     if reason:
         return None, reason
     try:
-        found = demographics(header.patient_id, header.birth_date, header.study_date, header.patient_age,
-                             header.patient_sex, None, None)
+        found = header_demographics(header.patient_id, header.birth_date, header.study_date, header.patient_age,
+                                    header.patient_sex, None, None)
         age, sex = found.age_years, found.sex
     except LabelError:  # prediction needs no age or sex unless the model fuses them (checked later)
         age, sex = np.nan, None

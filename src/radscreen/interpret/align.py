@@ -5,14 +5,10 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from radscreen.preprocess.masks import body_mask
+
 TRANSFORMS = ("rigid", "affine", "none")
 TARGETS = ("image", "mask")
-
-
-def body_mask_2d(image: np.ndarray) -> np.ndarray:
-    """Foreground of a radiograph or projection (Otsu threshold of the smoothed image), as float 0/1."""
-    smoothed = sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(image.astype(np.float32)), 1.0)
-    return sitk.GetArrayFromImage(sitk.OtsuThreshold(smoothed, 0, 1)).astype(np.float32)
 
 
 def register(fixed: np.ndarray, moving: np.ndarray, kind: str = "rigid", iterations: int = 200,
@@ -27,7 +23,7 @@ def register(fixed: np.ndarray, moving: np.ndarray, kind: str = "rigid", iterati
     if kind == "none":
         return sitk.Transform(2, sitk.sitkIdentity)
     if on == "mask":
-        fixed, moving = body_mask_2d(fixed), body_mask_2d(moving)
+        fixed, moving = (body_mask(image, "otsu").astype(np.float32) for image in (fixed, moving))
     fixed_image, moving_image = sitk.GetImageFromArray(fixed.astype(np.float32)), sitk.GetImageFromArray(
         moving.astype(np.float32))
     base = sitk.Euler2DTransform() if kind == "rigid" else sitk.AffineTransform(2)

@@ -20,6 +20,7 @@ from radscreen.errors import UserError
 from radscreen.interpret.align import register, transform_parameters, warp
 from radscreen.interpret.cam import TaskOutput, compute_maps, resolve_layers
 from radscreen.models.module import load_module
+from radscreen.preprocess.intensity import minmax
 from radscreen.training.run import find_run_dir, load_run_config
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,7 @@ def cam_command(cfg: DictConfig) -> Path:
         for label, average, background in (("average", aligned.mean(0), aligned_images.mean(0)),
                                            ("average_unaligned", stack.mean(0), originals.mean(0))):
             np.save(out / f"{name}_{label}.npy", average)
-            scaled = (average - average.min()) / max(float(average.max() - average.min()), 1e-8)
-            cv2.imwrite(str(out / f"{name}_{label}.png"), overlay(background, scaled))
+            cv2.imwrite(str(out / f"{name}_{label}.png"), overlay(background, minmax(average)))
     for image_id, image, heatmap in list(zip(ids, originals, maps[next(iter(maps))]))[: options.examples]:
         cv2.imwrite(str(out / "maps" / f"{image_id}.png"), overlay(image, heatmap))
     log.info("%d maps (%s, %s) written to %s", len(ids), options.method, ", ".join(maps), out)

@@ -9,13 +9,14 @@ import pandas as pd
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
+from radscreen.preprocess.intensity import minmax
+
 
 def similarity(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     """Pearson correlation of the pixels and SSIM (torchmetrics, data range 1 after min-max scaling)."""
     if a.shape != b.shape:
         raise ValueError(f"maps differ in shape: {a.shape} vs {b.shape}")
-    scale = lambda m: (m - m.min()) / (m.max() - m.min()) if m.max() > m.min() else np.zeros_like(m)  # noqa: E731
-    ta, tb = (torch.from_numpy(scale(m).astype(np.float32))[None, None] for m in (a, b))
+    ta, tb = (torch.from_numpy(minmax(m))[None, None] for m in (a, b))
     return {"pearson": float(np.corrcoef(a.ravel(), b.ravel())[0, 1]),
             "ssim": float(structural_similarity_index_measure(ta, tb, data_range=1.0))}
 

@@ -17,6 +17,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
 from pydicom.tag import Tag
 
+from radscreen.io.errors import ImageReadError
+
 PIXEL_DATA = Tag(0x7FE0, 0x0010)
 PIXEL_DATA_TAG_BYTES = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
 UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -31,7 +33,7 @@ HEADER_KEYWORDS = (
 )
 
 
-class DicomReadError(ValueError):
+class DicomReadError(ImageReadError):
     """A DICOM file that cannot be used; str(error) is a one-line reason without header values."""
 
 

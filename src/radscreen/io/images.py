@@ -8,19 +8,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from radscreen.io.dicom import DicomReadError, read_pixels
+from radscreen.io.dicom import read_pixels
+from radscreen.io.errors import ImageReadError
 
 RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
 
 def read_image(path: str | os.PathLike, apply_voi_lut: bool = False) -> np.ndarray:
-    """Pixels of a radiograph: DICOM through pydicom (LUTs, MONOCHROME1), rasters through OpenCV (grey)."""
+    """Pixels of a radiograph: DICOM through pydicom (LUTs, MONOCHROME1), rasters through OpenCV (grey).
+
+    Raises ImageReadError (DicomReadError for DICOM files) with a one-line reason."""
     path = Path(path)
     if path.suffix.lower() not in RASTER_SUFFIXES:
         return read_pixels(path, apply_voi=apply_voi_lut)
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise DicomReadError("image file could not be decoded")
+        raise ImageReadError("image file could not be decoded")
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
     return image

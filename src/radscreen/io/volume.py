@@ -9,14 +9,14 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 
-from radscreen.io.dicom import DicomReadError
+from radscreen.io.errors import ImageReadError
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd")
 GAP_FACTOR = 1.5  # a step this many times the usual spacing means slices are missing
 SPACING_TOLERANCE = 0.05  # relative deviation of a step from the usual spacing
 
 
-class VolumeReadError(DicomReadError):
+class VolumeReadError(ImageReadError):
     """A volume that cannot be used; the message is a fixed, non-identifying reason."""
 
 

@@ -18,9 +18,9 @@ import SimpleITK as sitk
 
 from radscreen.errors import UserError
 from radscreen.io.volume import VolumeReadError, is_volume_file, series_files
-from radscreen.manifests.labels import MAX_PLAUSIBLE_AGE, LabelError, normalise_sex
+from radscreen.manifests.labels import LabelError, age_sex_rejects, normalise_sex
 from radscreen.manifests.pseudonym import pseudonymise
-from radscreen.manifests.scan import body_part_code, body_part_reason, demographics, drop_duplicates
+from radscreen.manifests.scan import body_part_code, body_part_reason, drop_duplicates, header_demographics
 from radscreen.manifests.schema import conform
 from radscreen.utils.parallel import map_with_progress
 
@@ -68,8 +68,8 @@ def scan_series(folder: str, options: CTScanOptions) -> tuple[str, dict | None, 
     if wrong_part:
         return folder, None, wrong_part
     try:
-        found = demographics(text("PatientID"), text("PatientBirthDate"), text("StudyDate"), text("PatientAge"),
-                             text("PatientSex"), options.age_min, options.age_max)
+        found = header_demographics(text("PatientID"), text("PatientBirthDate"), text("StudyDate"),
+                                    text("PatientAge"), text("PatientSex"), options.age_min, options.age_max)
     except LabelError as exc:
         return folder, None, str(exc)
     relative = Path(os.path.relpath(folder, options.root)).as_posix()
@@ -106,8 +106,8 @@ def scan_ct_folder(options: CTScanOptions, workers: int | None = None,
     return conform(manifest), rejects
 
 
-def import_nifti(table: pd.DataFrame, root: str | os.PathLike, salt: str,
-                 cohort: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+def import_nifti(table: pd.DataFrame, root: str | os.PathLike, salt: str, cohort: str = "",
+                 age_min: float | None = None, age_max: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows of a CSV (path, patient_id, age_years, sex[, study_date]) describing NIfTI/MHA volumes under root →
     (manifest, rejects). Files are checked by reading their header only; a file listed twice is taken once."""
     missing = [c for c in VOLUMES_COLUMNS if c not in table]
@@ -122,13 +122,10 @@ def import_nifti(table: pd.DataFrame, root: str | os.PathLike, salt: str,
             reason = "volume file not found"
         elif path in seen:
             reason = DUPLICATE_VOLUME
-        elif pd.isna(age):
-            reason = "missing age"
-        elif not 0 < age <= MAX_PLAUSIBLE_AGE:
-            reason = "impossible age"
-        elif sex is None:
-            reason = "unknown sex"
         else:
+            reason = next((text for text, applies in age_sex_rejects(age, sex, age_min, age_max).items() if applies),
+                          None)
+        if reason is None:
             reader = sitk.ImageFileReader()
             reader.SetFileName(str(Path(root) / path))
             try:

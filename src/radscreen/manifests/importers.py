@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from radscreen.errors import UserError
@@ -219,14 +218,13 @@ def finish_import(
             reject(not_found.eq(text), text)
         df["path"] = resolved.fillna(df["path"])
     reject(df["raw_patient"].isna() | df["raw_patient"].str.strip().eq(""), "missing patient id")
-    reject(age.isna(), "missing age")
-    reject((age <= 0) | (age > labels.MAX_PLAUSIBLE_AGE), "impossible age")
-    reject(df["sex"].isna(), "unknown sex")
+    age_sex = labels.age_sex_rejects(age, df["sex"], age_min, age_max)
+    out_of_range = age_sex.pop(labels.AGE_OUT_OF_RANGE)
+    for text, where in age_sex.items():
+        reject(where, text)
     if views:
         reject(~df["view"].isin(views), "wrong view")
-    if age_min is not None or age_max is not None:
-        reject(~age.between(-np.inf if age_min is None else age_min, np.inf if age_max is None else age_max),
-               "age out of range")
+    reject(out_of_range, labels.AGE_OUT_OF_RANGE)
     kept_paths = df["path"].where(reason.isna())
     reject(kept_paths.notna() & kept_paths.duplicated(), DUPLICATE)
     rejected = reason.notna()

@@ -6,8 +6,12 @@ import math
 import re
 from datetime import date, datetime
 
+import pandas as pd
+
 DAYS_PER_YEAR = 365.2425  # mean Gregorian year
 MAX_PLAUSIBLE_AGE = 120.0
+MISSING_AGE, IMPOSSIBLE_AGE, UNKNOWN_SEX, AGE_OUT_OF_RANGE = ("missing age", "impossible age", "unknown sex",
+                                                              "age out of range")
 
 # WHO thresholds on the lowest T-score (DESIGN.md "Labels")
 OSTEOPOROSIS_MAX_T = -2.5
@@ -92,6 +96,19 @@ def normalise_sex(value: object) -> str | None:
     if value is None:
         return None
     return _SEX_ALIASES.get(str(value).strip().upper())
+
+
+def age_sex_rejects(age_years, sex, age_min: float | None = None, age_max: float | None = None) -> dict[str, object]:
+    """The age and sex reject rules, in the order they apply: {reason: where it applies}, a boolean Series for
+    Series inputs (one entry per row) and a bool for single values. `age_years` is in years (NaN when missing),
+    `sex` as normalise_sex gives it (None or NA when unknown). Missing age; impossible age (not in (0, 120]
+    years); unknown sex; age out of range (outside [age_min, age_max], either bound optional)."""
+    low = -math.inf if age_min is None else age_min
+    high = math.inf if age_max is None else age_max
+    return {MISSING_AGE: pd.isna(age_years),
+            IMPOSSIBLE_AGE: (age_years <= 0) | (age_years > MAX_PLAUSIBLE_AGE),
+            UNKNOWN_SEX: pd.isna(sex),
+            AGE_OUT_OF_RANGE: (age_years < low) | (age_years > high)}
 
 
 def normalise_view(value: object) -> str | None:

@@ -82,8 +82,8 @@ class Demographics:
     study_date: object
 
 
-def demographics(patient_id: str, birth_date: str, study_date: str, patient_age: str, patient_sex: str,
-                 age_min: float | None = None, age_max: float | None = None) -> Demographics:
+def header_demographics(patient_id: str, birth_date: str, study_date: str, patient_age: str, patient_sex: str,
+                        age_min: float | None = None, age_max: float | None = None) -> Demographics:
     """Validated demographics from DICOM header strings; LabelError with a fixed reason otherwise.
 
     Age = StudyDate − PatientBirthDate, else PatientAge ('058Y'); shared by the CXR and CT manifest builders.
@@ -92,7 +92,7 @@ def demographics(patient_id: str, birth_date: str, study_date: str, patient_age:
         raise LabelError("missing PatientID")
     sex = labels.normalise_sex(patient_sex)
     if sex is None:
-        raise LabelError("unknown sex")
+        raise LabelError(labels.UNKNOWN_SEX)
     try:
         birth = labels.parse_dicom_date(birth_date)
     except LabelError as exc:
@@ -107,8 +107,8 @@ def demographics(patient_id: str, birth_date: str, study_date: str, patient_age:
         age = labels.parse_dicom_age(patient_age)
         if age is None:
             raise LabelError("missing birth date" if birth is None else "missing study date")
-    if (age_min is not None and age < age_min) or (age_max is not None and age > age_max):
-        raise LabelError("age out of range")
+    if labels.age_sex_rejects(age, sex, age_min, age_max)[labels.AGE_OUT_OF_RANGE]:
+        raise LabelError(labels.AGE_OUT_OF_RANGE)
     return Demographics(age, sex, study)
 
 
@@ -136,8 +136,8 @@ def scan_file(path: str, options: ScanOptions) -> tuple[dict | None, str | None]
         return None, reason
     modality, view = header.modality, labels.normalise_view(header.view_position)
     try:
-        found = demographics(header.patient_id, header.birth_date, header.study_date, header.patient_age,
-                             header.patient_sex, options.age_min, options.age_max)
+        found = header_demographics(header.patient_id, header.birth_date, header.study_date, header.patient_age,
+                                    header.patient_sex, options.age_min, options.age_max)
     except LabelError as exc:
         return None, str(exc)
     relative = os.path.relpath(path, options.root)
@@ -248,6 +248,6 @@ def drop_duplicates(manifest: pd.DataFrame, reason: str = DUPLICATE_REASON) -> t
     return ordered.loc[~duplicated].reset_index(drop=True), rejects.reset_index(drop=True)
 
 
-def filter_by_values(values: Sequence[str] | None) -> tuple[str, ...]:
-    """Normalise a filter list from config/CLI: upper-case codes; None or [] accepts everything."""
+def normalise_codes(values: Sequence[str] | None) -> tuple[str, ...]:
+    """A filter list from config/CLI as upper-case codes (a tuple); None or [] gives (), which accepts everything."""
     return tuple(str(v).upper() for v in values) if values else ()

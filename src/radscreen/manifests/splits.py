@@ -148,19 +148,27 @@ def split_patients(
     return df["patient_id"].map(assignment).astype("string")
 
 
-def assign_folds(df: pd.DataFrame, k: int, stratify: Sequence[str] = (), seed: int = 0) -> pd.Series:
-    """Patient-level stratified k-fold (scikit-learn's StratifiedGroupKFold); returns the fold of each row."""
+def patient_folds(patients: np.ndarray, strata: np.ndarray, k: int,
+                  seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified k-fold (train, held-out) row-index pairs where no patient is on both sides (scikit-learn's
+    StratifiedGroupKFold, shuffled by `seed`); `patients` and `strata` hold one entry per row."""
     if k < 2:
         raise ValueError(f"k-fold needs k >= 2, got {k}")
-    if df["patient_id"].nunique() < k:
-        raise ValueError(f"{k} folds need at least {k} patients, got {df['patient_id'].nunique()}")
+    n_patients = len(pd.unique(patients))
+    if n_patients < k:
+        raise ValueError(f"{k} folds need at least {k} patients, got {n_patients}")
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(patients)), strata, groups=patients))
+
+
+def assign_folds(df: pd.DataFrame, k: int, stratify: Sequence[str] = (), seed: int = 0) -> pd.Series:
+    """Patient-level stratified k-fold (patient_folds on each patient's stratum); returns the fold of each row."""
     strata = patient_strata(df, stratify)
     y = df["patient_id"].map(strata).to_numpy()
     folds = pd.Series(pd.NA, index=df.index, dtype="Int64")
-    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class")
-        for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(df)), y, groups=df["patient_id"])):
+        for fold, (_, held_out) in enumerate(patient_folds(df["patient_id"].to_numpy(), y, k, seed)):
             folds.iloc[held_out] = fold
     return folds
 

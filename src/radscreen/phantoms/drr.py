@@ -15,12 +15,14 @@ import cv2
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
-from scipy import ndimage
+
+from radscreen.preprocess.masks import body_mask
 
 MU_WATER_PER_MM = 0.0193  # linear attenuation of water at ~70 keV effective energy
 SOFT_TISSUE_HU = 40.0
 CALCIUM_HU = 1000.0
 BONE_HU = 250.0  # voxels above this inside the body count as bone even when unlabelled
+BODY_MIN_HU = -500.0  # the body mask's threshold (radscreen.preprocess.masks.body_mask, method 'threshold')
 
 BONE_STRUCTURES = ("vertebrae_", "rib_", "humerus_", "scapula_", "clavicula_", "sternum", "hip_", "femur_",
                    "sacrum", "skull")
@@ -58,16 +60,6 @@ def structure_ids(structures_csv: str | Path, prefixes: tuple[str, ...]) -> list
     return table.loc[table["structure"].str.startswith(prefixes), "id"].astype(int).tolist()
 
 
-def body_mask(hu: np.ndarray) -> np.ndarray:
-    """The patient's body: largest connected component of HU > −500 per volume, holes filled (drops the table)."""
-    mask = ndimage.binary_opening(hu > -500, iterations=2)
-    labels, count = ndimage.label(mask)
-    if count == 0:
-        return mask
-    largest = np.argmax(np.bincount(labels.ravel())[1:]) + 1
-    return ndimage.binary_fill_holes(labels == largest)
-
-
 def project_tissues(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, float, float],
                     bone_ids: list[int], lung_ids: list[int], aorta_ids: list[int], cartilage_ids: list[int],
                     size: int, vessel_ids: list[int] = ()) -> TissueProjections:
@@ -76,7 +68,7 @@ def project_tissues(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float
     dz, dy, dx = spacing_zyx
     vessels = np.isin(labels, list(vessel_ids))
     hu = np.where(vessels, np.minimum(hu, NON_CONTRAST_MAX_HU), hu)
-    body = body_mask(hu)
+    body = body_mask(hu, "threshold", threshold=BODY_MIN_HU)
     mu = hu_to_mu(hu) * body
     mu_soft = hu_to_mu(np.float32(SOFT_TISSUE_HU))
     bone = (np.isin(labels, bone_ids) | (hu > BONE_HU)) & body & ~vessels

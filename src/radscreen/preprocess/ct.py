@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from radscreen.preprocess.geometry import resize
 from radscreen.preprocess.intensity import clip_percentiles, minmax
+from radscreen.preprocess.masks import body_mask
 
 AIR_HU = -1024.0
 AXES = {"axial": 0, "coronal": 1, "sagittal": 2}
@@ -36,29 +36,6 @@ def resample(image: sitk.Image, shape_zyx: tuple[int, int, int] | None = None,
         new_size = np.maximum(np.round(extent / new_spacing), 1)
     return sitk.Resample(image, [int(s) for s in new_size], sitk.Transform(), sitk.sitkLinear, image.GetOrigin(),
                          [float(s) for s in new_spacing], image.GetDirection(), float(default), sitk.sitkFloat32)
-
-
-def body_mask(hu: np.ndarray, threshold: float = -600.0, margin: float = 200.0) -> np.ndarray:
-    """The patient's body, without table, stretcher or outside air (the CT age study's method).
-
-    Markers: air below threshold − margin, tissue above threshold + margin; the band between is assigned by a
-    watershed on the Sobel elevation map; holes (lungs, bowel gas) are filled slice by slice; the largest
-    connected object is kept.
-    """
-    volume = sitk.GetImageFromArray(hu.astype(np.float32))
-    markers = np.zeros(hu.shape, np.uint8)
-    markers[hu < threshold - margin] = 1
-    markers[hu > threshold + margin] = 2
-    elevation = sitk.SobelEdgeDetection(volume)
-    labels = sitk.MorphologicalWatershedFromMarkers(elevation, sitk.GetImageFromArray(markers), markWatershedLine=False,
-                                                    fullyConnected=False)
-    tissue = sitk.GetArrayFromImage(labels) == 2
-    tissue = np.stack([ndimage.binary_fill_holes(axial) for axial in tissue])
-    components, count = ndimage.label(tissue)
-    if count == 0:
-        return tissue
-    largest = np.argmax(np.bincount(components.ravel())[1:]) + 1
-    return components == largest
 
 
 def mip(hu: np.ndarray, mask: np.ndarray | None = None, axis: str = "coronal", slab: int | None = None) -> np.ndarray:
@@ -110,7 +87,7 @@ class CTPreprocess:
     def project(self, image: sitk.Image) -> np.ndarray:
         """HU volume → resampled → masked → projected (HU, 2-D)."""
         hu = sitk.GetArrayFromImage(resample(image, self.shape_zyx, self.spacing_zyx))
-        mask = body_mask(hu, self.body_threshold) if self.use_body_mask else None
+        mask = body_mask(hu, threshold=self.body_threshold) if self.use_body_mask else None
         if self.projection == "volume":
             return np.where(mask, hu, AIR_HU) if mask is not None else hu
         views = ("coronal", "sagittal") if self.projection == "coronal+sagittal" else (self.projection,)

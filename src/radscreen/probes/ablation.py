@@ -11,7 +11,9 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import StandardScaler
 
-from radscreen.probes.probes import MLPProbe, Target, fold_scores, make_probe, patient_folds, prepared
+from radscreen.evaluation.formatting import mean_sd_text
+from radscreen.manifests.splits import patient_folds
+from radscreen.probes.probes import MLPProbe, Target, fold_scores, make_probe, prepared
 
 REMOVAL_PERCENTAGES = (0, 1, 5, 10, 20, 50)
 
@@ -58,13 +60,14 @@ def removal_analysis(audited: Target, frame: pd.DataFrame, features: np.ndarray,
     if reference is not None:
         keep &= reference.values(frame).notna()
     frame, features = frame[keep.to_numpy()].reset_index(drop=True), features[keep.to_numpy()]
-    _, x, y, groups, strata = prepared(audited, frame, features)
+    data = prepared(audited, frame, features)
+    x, y = data.x, data.y
     targets = [(audited, y)]
     if reference is not None:
-        targets.append((reference, prepared(reference, frame, features)[2]))
+        targets.append((reference, prepared(reference, frame, features).y))
     dims = x.shape[1]
     rows = []
-    for fold, (train, test) in enumerate(patient_folds(groups, strata, k, seed)):
+    for fold, (train, test) in enumerate(patient_folds(data.groups, data.strata, k, seed)):
         scaler = StandardScaler().fit(x[train])
         x_train, x_test = scaler.transform(x[train]), scaler.transform(x[test])
         ranking = gradient_ranking(make_probe(probe, audited, seed, mlp).fit(x_train, y[train]), x_train)
@@ -88,7 +91,7 @@ def removal_analysis(audited: Target, frame: pd.DataFrame, features: np.ndarray,
 def removal_table(results: pd.DataFrame) -> pd.DataFrame:
     """One row per task, one column per removal percentage: mean ± SD over folds (the seed papers' table)."""
     stats = results.groupby(["task", "metric", "removed"], sort=False)["value"].agg(["mean", "std"])
-    cells = [f"{m:.3f} ± {s:.3f}" for m, s in zip(stats["mean"], stats["std"])]
+    cells = [mean_sd_text(m, s) for m, s in zip(stats["mean"], stats["std"])]
     table = pd.Series(cells, index=stats.index).unstack("removed")
     table.columns = [f"{c:g} %" for c in table.columns]
     return table.reset_index()

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn import metrics as skm
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 
 from radscreen.errors import UserError
+from radscreen.evaluation.formatting import mean_sd_text
+from radscreen.manifests.splits import patient_folds
 
 PROBES = ("linear", "logistic", "mlp")
 
@@ -46,17 +48,6 @@ def infer_target(frame: pd.DataFrame, column: str, bins: Sequence[float] | None 
     numeric = pd.to_numeric(frame[column], errors="coerce")
     continuous = numeric.notna().mean() > 0.95 and numeric.nunique() > 10
     return Target(column, "continuous" if continuous else "categorical")
-
-
-def patient_folds(groups: np.ndarray, strata: np.ndarray, k: int = 10,
-                  seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified k-fold (train, test) index pairs where no patient is on both sides (StratifiedGroupKFold)."""
-    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    folds = list(splitter.split(np.zeros(len(groups)), strata, groups))
-    for train, test in folds:
-        if set(groups[train]) & set(groups[test]):
-            raise RuntimeError("a patient is on both sides of a fold")  # guarded: never expected
-    return folds
 
 
 def strata_of(target: Target, y: pd.Series, n_bins: int = 5) -> np.ndarray:
@@ -140,23 +131,33 @@ def fold_scores(target: Target, y_true: np.ndarray, model, x_test: np.ndarray) -
     return {"roc_auc": float(auc), "f1": float(skm.f1_score(y_true, probs.argmax(1), average="macro"))}
 
 
-def prepared(target: Target, frame: pd.DataFrame, features: np.ndarray):
-    """(rows kept, X, y encoded, groups, strata) for a target: rows with a value only."""
+class ProbeData(NamedTuple):
+    """What a probe is fitted and scored on, one entry per frame row that holds a value of the target."""
+
+    x: np.ndarray  # features
+    y: np.ndarray  # the target; class codes (0..n-1) for a categorical one
+    groups: np.ndarray  # patient_id (folds never split one)
+    strata: np.ndarray  # labels to stratify folds by (strata_of)
+
+
+def prepared(target: Target, frame: pd.DataFrame, features: np.ndarray) -> ProbeData:
+    """A target's probe data: the rows with a value only, the target encoded."""
     values = target.values(frame)
     keep = values.notna().to_numpy()
     y = values[keep]
     if target.kind == "categorical":
         y = pd.Series(LabelEncoder().fit_transform(y.astype(str)), index=y.index)
-    return keep, features[keep], y.to_numpy(), frame.loc[keep, "patient_id"].astype(str).to_numpy(), \
-        strata_of(target, y)
+    return ProbeData(x=features[keep], y=y.to_numpy(),
+                     groups=frame.loc[keep, "patient_id"].astype(str).to_numpy(), strata=strata_of(target, y))
 
 
 def cross_validate(target: Target, frame: pd.DataFrame, features: np.ndarray, probe: str = "linear", k: int = 10,
                    seed: int = 0, mlp: dict | None = None) -> pd.DataFrame:
     """One row per fold with the probe's scores on the held-out patients (features standardised on train)."""
-    _, x, y, groups, strata = prepared(target, frame, features)
+    data = prepared(target, frame, features)
+    x, y = data.x, data.y
     rows = []
-    for fold, (train, test) in enumerate(patient_folds(groups, strata, k, seed)):
+    for fold, (train, test) in enumerate(patient_folds(data.groups, data.strata, k, seed)):
         scaler = StandardScaler().fit(x[train])
         model = make_probe(probe, target, seed, mlp).fit(scaler.transform(x[train]), y[train])
         rows.append({"target": target.label, "probe": probe, "fold": fold,
@@ -172,5 +173,5 @@ def summarise(folds: pd.DataFrame) -> pd.DataFrame:
     mean, sd = grouped.mean(), grouped.std(ddof=1)
     out = mean.copy().astype(object)
     for metric in metrics:
-        out[metric] = [f"{m:.3f} ± {s:.3f}" if pd.notna(m) else "–" for m, s in zip(mean[metric], sd[metric])]
+        out[metric] = [mean_sd_text(m, s) for m, s in zip(mean[metric], sd[metric])]
     return out.reset_index()
