@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Age-gap analysis: old- / well- / young-predicted subjects against clinical variables (thesis §3.3.4).
 
-    python scripts/agegap.py RUN/predictions_test.csv --manifest data_manifests/site.csv \
+    radscreen-agegap RUN/predictions_test.csv --manifest data_manifests/site.csv \
         --categorical sex bmd_class --continuous age_years weight_kg t_score_min [--margin 5] [--out DIR] \
         [--correction linear|none] [--validation RUN/predictions_val.csv]
 
@@ -133,5 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Entry point of radscreen-agegap."""
     run_command(main)

@@ -1,8 +1,7 @@
-#!/usr/bin/env python
 """Build a CT manifest: one row per study, from DICOM series folders or from NIfTI volumes listed in a CSV.
 
-    python scripts/build_ct_manifest.py ROOT --out data_manifests/ct.csv [--age-min 18] [--body-part CHEST]
-    python scripts/build_ct_manifest.py ROOT --volumes-csv ages.csv --out data_manifests/ct.csv
+    radscreen-build-ct-manifest ROOT --out data_manifests/ct.csv [--age-min 18] [--body-part CHEST]
+    radscreen-build-ct-manifest ROOT --volumes-csv ages.csv --out data_manifests/ct.csv
 
 Each folder holding one axial DICOM series is a study; series with missing slices, uneven spacing or
 non-axial orientation go to <out>.rejects.csv with their reason. Patient IDs are pseudonymised ($RADSCREEN_SALT).
@@ -80,5 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Entry point of radscreen-build-ct-manifest."""
     run_command(main)

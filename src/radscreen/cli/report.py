@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Reports of train.py / eval.py runs: tables with patient-bootstrap CIs, subgroups, figures, one HTML each.
 
-    python scripts/report.py RUN_DIR [RUN_DIR ...] [--threshold saved|youden|sensitivity|0.35] [--sensitivity 0.9]
+    radscreen-report RUN_DIR [RUN_DIR ...] [--threshold saved|youden|sensitivity|0.35] [--sensitivity 0.9]
         [--subgroups sex cohort] [--boot 1000] [--out DIR]
 
 Each run's report is written to RUN_DIR/report/ (report.html, the tables as CSV, figures as PNG).
@@ -94,5 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Entry point of radscreen-report."""
     run_command(main)

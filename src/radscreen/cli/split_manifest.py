@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Write patient-level split (and fold) columns into a manifest.
 
-    python scripts/split_manifest.py IN.csv --out OUT.csv [--folds K] [--stratify sex bmd_class]
+    radscreen-split-manifest IN.csv --out OUT.csv [--folds K] [--stratify sex bmd_class]
         [--fractions 0.7 0.1 0.2] [--balance bmd_class sex] [--seed 0]
 
 No patient ever lands in two splits or two folds; the check runs before anything is written. The output is
@@ -63,5 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Entry point of radscreen-split-manifest."""
     run_command(main)

@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Summarise a Hydra multirun: one row per setting, mean ± SD over seeds (or folds), Markdown and CSV.
 
-    python scripts/summarize.py MULTIRUN_DIR [--metrics test/age_mae test/age_r2] [--over seed]
+    radscreen-summarize MULTIRUN_DIR [--metrics test/age_mae test/age_r2] [--over seed]
 
 Job folders marked FAILED (a run that ended with an error) are left out, and the command says how many. Writes
 MULTIRUN_DIR/summary.md and summary.csv.
@@ -41,5 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Entry point of radscreen-summarize."""
     run_command(main)
