@@ -1,6 +1,7 @@
-# radscreen: `make demo` runs the main job on embedded demo data, `make test` runs the tests.
-# Both create the virtual environment on first use (torch 2.14.1 / torchvision 0.29.1 come from
-# this machine's disk through pip; see /work/.library/env notes in docs/ARCHITECTURE.md).
+# radscreen: `make demo` runs the main job on embedded demo data, `make test` runs the linter and the tests.
+# Both create the virtual environment on first use (`make install`: pip install -e '.[dev]'). pip picks torch and
+# torchvision within pyproject.toml's ranges; to train on a GPU, install the CUDA build of torch that matches your
+# driver into $(VENV) first (https://pytorch.org) and `make install` keeps it.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -28,7 +29,7 @@ test: install lint
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 lint: install
-	$(BIN)/python -m ruff check src scripts tests benchmarks train.py eval.py predict.py export.py
+	$(BIN)/python -m ruff check src scripts tests benchmarks train.py eval.py predict.py export.py setup.py
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -1,25 +1,8 @@
-"""Evaluate a checkpoint: python eval.py ckpt_path=RUN/checkpoints/best.ckpt [data.manifest=...]."""
+"""Evaluate a checkpoint: python eval.py ckpt_path=RUN/checkpoints/best.ckpt [data.manifest=...].
 
-from pathlib import Path
+The same command as `radscreen-eval` (code: radscreen/cli/eval.py)."""
 
-import hydra
-from omegaconf import DictConfig
-
-from radscreen.utils.project_root import find_project_root
-
-find_project_root(__file__)
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
-def main(cfg: DictConfig) -> None:
-    from radscreen.training.entry import job_guard
-    from radscreen.training.run import evaluate
-
-    with job_guard():
-        evaluate(cfg)
-
+from radscreen.cli.eval import run
 
 if __name__ == "__main__":
-    from radscreen.training.entry import run_hydra
-
-    run_hydra(main, Path(__file__).resolve().parent / "conf")
+    run()

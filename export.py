@@ -1,25 +1,8 @@
-"""Export a checkpoint: python export.py ckpt_path=RUN/checkpoints/best.ckpt format=onnx|torchscript out=FILE."""
+"""Export a checkpoint: python export.py ckpt_path=CKPT format=onnx|torchscript out=FILE.
 
-from pathlib import Path
+The same command as `radscreen-export` (code: radscreen/cli/export.py)."""
 
-import hydra
-from omegaconf import DictConfig
-
-from radscreen.utils.project_root import find_project_root
-
-find_project_root(__file__)
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="export")
-def main(cfg: DictConfig) -> None:
-    from radscreen.export.command import export_command, summary
-    from radscreen.training.entry import job_guard
-
-    with job_guard():
-        print(summary(export_command(cfg)))
-
+from radscreen.cli.export import run
 
 if __name__ == "__main__":
-    from radscreen.training.entry import run_hydra
-
-    run_hydra(main, Path(__file__).resolve().parent / "conf")
+    run()

@@ -1,25 +1,8 @@
-"""Train a radscreen model: python train.py experiment=NAME [key=value ...] (-m for sweeps)."""
+"""Train a model: python train.py experiment=NAME [key=value ...] (-m for sweeps).
 
-from pathlib import Path
+The same command as `radscreen-train` (code: radscreen/cli/train.py)."""
 
-import hydra
-from omegaconf import DictConfig
-
-from radscreen.utils.project_root import find_project_root
-
-find_project_root(__file__)
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    from radscreen.training.entry import job_guard
-    from radscreen.training.run import objective, train
-
-    with job_guard():
-        return objective(cfg, train(cfg))
-
+from radscreen.cli.train import run
 
 if __name__ == "__main__":
-    from radscreen.training.entry import run_hydra
-
-    run_hydra(main, Path(__file__).resolve().parent / "conf")
+    run()

@@ -22,6 +22,7 @@ from radscreen.manifests.schema import read_manifest
 from radscreen.models.module import RadscreenModule, load_module
 from radscreen.preprocess.intensity import minmax
 from radscreen.training.run import find_run_dir, load_run_config
+from radscreen.utils.project_root import config_dir
 from radscreen.utils.tables import check_output_path, write_csv
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def write_cam_overlays(module: RadscreenModule, rows: pd.DataFrame, data: ImageD
     from radscreen.interpret.cam import TaskOutput, compute_maps, resolve_layers
     from radscreen.interpret.commands import overlay
 
-    layer_map = OmegaConf.load(Path(__file__).resolve().parents[3] / "conf" / "cam.yaml").cam.layers_by_backbone
+    layer_map = OmegaConf.load(config_dir() / "cam.yaml").cam.layers_by_backbone
     names = list(layer_map.get(module.hparams.backbone["name"], []))
     if not names:
         raise UserError(f"no CAM layers known for backbone {module.hparams.backbone['name']}: run scripts/cam.py "

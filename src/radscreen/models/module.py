@@ -52,7 +52,11 @@ class RadscreenModule(pl.LightningModule):
         test_splits: tuple[str, ...] = ("test", "external"),
     ) -> None:
         super().__init__()
-        # plain containers only: checkpoints then load with torch.load(weights_only=True) and without OmegaConf
+        # plain containers only (no OmegaConf objects): the checkpoint then also unpickles with
+        # torch.load(weights_only=True), torch's default that Lightning's resume uses, and without OmegaConf.
+        # load_module() below and transfer's init_from read with weights_only=False, so that checkpoints whose
+        # hyper-parameters hold OmegaConf objects (other Lightning code writes them) load too: that runs the
+        # file's pickle, so load only checkpoints you trust.
         tasks, backbone, head, fusion, optimizer, scheduler = (
             _plain(v) for v in (tasks, backbone, head, fusion, optimizer, scheduler))
         self.save_hyperparameters()

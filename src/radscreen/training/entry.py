@@ -103,7 +103,7 @@ def composition_message(error: Exception, conf_dir: Path) -> str | None:
         unknown = re.search(r"Could not override '([^']+)'", text)
         if unknown and "not in struct" in text:
             key = unknown.group(1)
-            return (f"{key} is not a config key: check the spelling (python {_script()} --cfg job lists the "
+            return (f"{key} is not a config key: check the spelling ({_script()} --cfg job lists the "
                     f"keys), or add a new key with +{key}=VALUE")
         cause = error.__cause__
         if isinstance(cause, MissingConfigException):
@@ -121,9 +121,12 @@ def _first_line(text: str) -> str:
 
 
 def _script() -> str:
-    """The command as the user typed it from the project root: train.py, scripts/probe.py."""
+    """The command as the user typed it: radscreen-train when installed, train.py or scripts/probe.py in a
+    checkout."""
     script = Path(sys.argv[0] or "train.py")
-    return f"scripts/{script.name}" if script.parent.name == "scripts" else script.name
+    if script.name.startswith("radscreen-"):
+        return script.name
+    return f"python scripts/{script.name}" if script.parent.name == "scripts" else f"python {script.name}"
 
 
 def run_hydra(main: Callable[[], object], conf_dir: str | Path) -> None:
