@@ -12,8 +12,8 @@ find_project_root(__file__)
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
+    from radscreen.jobs import evaluate
     from radscreen.training.entry import job_guard
-    from radscreen.training.run import evaluate
 
     with job_guard():
         evaluate(cfg)

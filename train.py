@@ -12,8 +12,8 @@ find_project_root(__file__)
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from radscreen.jobs import objective, train
     from radscreen.training.entry import job_guard
-    from radscreen.training.run import objective, train
 
     with job_guard():
         return objective(cfg, train(cfg))

@@ -28,8 +28,8 @@ from pathlib import Path
 from radscreen.errors import UserError
 from radscreen.evaluation.analysis import EVAL_SPLITS, ReportOptions, Run, load_run, run_threshold
 from radscreen.evaluation.report import build_report
-from radscreen.evaluation.scores import parse_threshold
 from radscreen.evaluation.sweeps import compare_runs, to_markdown
+from radscreen.metrics.scores import parse_threshold
 from radscreen.utils.cli import run_command
 from radscreen.utils.console import console
 from radscreen.utils.tables import check_output_folder, write_csv, write_text

@@ -142,7 +142,7 @@ def test_ct_manifest_from_series_folders_with_rejects(tmp_path):
 
 
 def test_gaussian_nll_predicted_sd_grows_with_injected_noise(tmp_path, cache_root):
-    from radscreen.training.run import train
+    from radscreen.jobs import train
 
     from hydra_helpers import compose_train, tiny_overrides
     from synthetic import make_noise_cohort

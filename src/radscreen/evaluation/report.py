@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from radscreen.evaluation import plots
 from radscreen.evaluation.analysis import (
     ReportOptions,
     Run,
@@ -46,7 +45,7 @@ def _config_summary(run: Run) -> pd.DataFrame:
     backbone = c.get("backbone", {}) or {}
     model = c.get("model", {}) or {}
     items = {"run": run.name, "folder": str(run.directory), "backbone": backbone.get("name"),
-             "tasks": ", ".join(f"{t.name} ({t.kind}, {t.loss})" for t in run.tasks.values()),
+             "tasks": ", ".join(f"{t.name} ({t.label()})" for t in run.tasks.values()),
              "image size": data.get("image_size"), "manifest": data.get("manifest"),
              "transfer from": model.get("init_from"), "fusion": (model.get("fusion") or {}).get("inputs"),
              "seed": c.get("seed")}
@@ -101,18 +100,18 @@ def build_report(run_dir: str | Path | Run, out_dir: str | Path | None = None,
         sections.append(f"<h2>Task {html.escape(task.name)} ({task.kind}, column {html.escape(task.column)})</h2>")
         task_tables = tables[task.name]
         threshold = task_tables.threshold.value if task_tables.threshold else 0.5
-        if task.kind == "binary":
+        if task.thresholded:
             sections += _operating_point(run, task_tables, task.name)
         for split, table in task_tables.metrics.items():
             frame = run.predictions[split]
             groups = task_tables.subgroups[split]
             write_csv(table, out / f"metrics_{task.name}_{split}.csv")
             write_csv(groups, out / f"subgroups_{task.name}_{split}.csv")
-            figures = plots.task_figures(frame, task, out / "figures", split, threshold)
+            figures = task.figures(frame, out / "figures" / f"{task.name}_{split}", f"{task.name}, {split}", threshold)
             sections += [_split_heading(frame, task.name, split), to_html(_named_metrics(table)),
                          _note(f"95 % intervals: bootstrap over patients ({options.n_boot} resamples)." if
                                options.n_boot else "No intervals (--boot 0).")]
-            if task.kind == "binary" and calibrated_column(task) not in frame:
+            if task.thresholded and calibrated_column(task) not in frame:
                 sections.append(_note("No calibrated probabilities in these predictions: thresholds and ECE / "
                                       "Brier score are on the raw ones."))
             if split in task_tables.confusion:
