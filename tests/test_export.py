@@ -35,8 +35,10 @@ from hydra_helpers import CONF, compose_train, run_script, tiny_overrides
 
 TINY = {"name": "test_resnet", "in_chans": 1}
 AGE_MSE = {"age": {"name": "age", "column": "age_years", "_target_": "radscreen.tasks.RegressionTask", "loss": "mse"}}
-AGE_GNLL = {"age": {"name": "age", "column": "age_years", "_target_": "radscreen.tasks.RegressionTask", "loss": "gaussian_nll"}}
-OSTEO = {"osteo": {"name": "osteo", "column": "bmd_class", "_target_": "radscreen.tasks.BinaryTask", "positive": ["osteoporosis"]}}
+AGE_GNLL = {"age": {"_target_": "radscreen.tasks.RegressionTask",
+                    "name": "age", "column": "age_years", "loss": "gaussian_nll"}}
+OSTEO = {"osteo": {"_target_": "radscreen.tasks.BinaryTask",
+                   "name": "osteo", "column": "bmd_class", "positive": ["osteoporosis"]}}
 WHO = {"who": {"name": "who", "column": "bmd_class", "_target_": "radscreen.tasks.MulticlassTask",
                "classes": ["normal", "osteopenia", "osteoporosis"]}}
 MLP = {"kind": "mlp", "hidden": [16, 8], "dropout": [0.5, 0.2]}

@@ -19,7 +19,8 @@ from radscreen.models.module import RadscreenModule
 from conftest import gradient_image
 from hydra_helpers import compose_train, run_script, tiny_overrides
 
-AGE = {"age": {"name": "age", "column": "age_years", "_target_": "radscreen.tasks.RegressionTask", "loss": "gaussian_nll"}}
+AGE = {"age": {"_target_": "radscreen.tasks.RegressionTask",
+               "name": "age", "column": "age_years", "loss": "gaussian_nll"}}
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,10 @@ from radscreen.metrics.scores import choose_threshold
 from script_helpers import run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = {"age": {"name": "age", "column": "age_years", "_target_": "radscreen.tasks.RegressionTask", "loss": "gaussian_nll"},
-         "osteo": {"name": "osteo", "column": "bmd_class", "_target_": "radscreen.tasks.BinaryTask", "positive": ["osteoporosis"]}}
+TASKS = {"age": {"_target_": "radscreen.tasks.RegressionTask",
+                 "name": "age", "column": "age_years", "loss": "gaussian_nll"},
+         "osteo": {"_target_": "radscreen.tasks.BinaryTask",
+                   "name": "osteo", "column": "bmd_class", "positive": ["osteoporosis"]}}
 
 
 def write_run(folder: Path, predictions: dict[str, pd.DataFrame], tasks: dict = TASKS, name: str = "fake") -> Path:

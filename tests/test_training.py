@@ -18,7 +18,8 @@ from radscreen.models.module import RadscreenModule, load_module
 from hydra_helpers import ROOT, compose_train, run_script, tiny_overrides
 
 AGE = {"age": {"name": "age", "column": "age_years", "_target_": "radscreen.tasks.RegressionTask", "loss": "mse"}}
-OSTEO = {"osteo": {"name": "osteo", "column": "bmd_class", "_target_": "radscreen.tasks.BinaryTask", "positive": ["osteoporosis"]}}
+OSTEO = {"osteo": {"_target_": "radscreen.tasks.BinaryTask",
+                   "name": "osteo", "column": "bmd_class", "positive": ["osteoporosis"]}}
 TINY = {"name": "test_resnet", "in_chans": 1}
 
 

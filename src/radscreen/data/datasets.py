@@ -50,8 +50,7 @@ class CachedImageDataset(Dataset):
         self.transform = transform
         self.in_chans = in_chans
         self.seed = seed
-        self.targets = {name: task.encode(self.frame[task.column]) if task.column in self.frame
-                        else task.missing_targets(len(self.frame)) for name, task in tasks.items()}
+        self.targets = {name: task.encode_frame(self.frame) for name, task in tasks.items()}
         self.age, self.sex = demographics(self.frame)
 
     def __len__(self) -> int:

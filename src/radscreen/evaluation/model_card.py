@@ -370,7 +370,7 @@ class ModelCard:
         for task in self.run.tasks.values():
             frame = self.frames.get("test")
             if frame is not None and f"{task.name}_target" in frame:
-                missing = int(frame[f"{task.name}_target"].isna().sum())
+                missing = len(frame) - len(labelled(frame, task))
                 if missing:
                     lines.append(f"Task {task.name}: {missing} test images have no label and are not scored.")
         if self.binary_tasks() and point and any(p.calibration for p in point.tasks.values()):

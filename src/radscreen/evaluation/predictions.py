@@ -21,7 +21,7 @@ def prediction_frame(batches: Sequence[Mapping], frame: pd.DataFrame, tasks: Map
     out = rows[[c for c in CONTEXT_COLUMNS if c in frame.columns]].reset_index()
     for name, task in tasks.items():
         outputs = {k: torch.cat([b["outputs"][name][k] for b in batches]).numpy() for k in batches[0]["outputs"][name]}
-        target = task.encode(rows[task.column]) if task.column in rows.columns else task.missing_targets(len(ids))
+        target = task.encode_frame(rows)
         for column, values in task.prediction_columns(target, outputs).items():
             out[column] = values
     return out

@@ -16,11 +16,13 @@ from radscreen.evaluation.analysis import (
     TaskTables,
     calibrated_column,
     evaluation_tables,
+    labelled,
     load_run,
     missing_subgroups,
 )
 from radscreen.evaluation.formatting import METRIC_NAMES, to_html, with_intervals
 from radscreen.evaluation.screening import describe_calibration
+from radscreen.tasks import Task
 from radscreen.utils.tables import write_csv, write_text
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
@@ -58,8 +60,8 @@ def _named_metrics(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(metric=table["metric"].map(lambda m: METRIC_NAMES.get(m, m)))
 
 
-def _split_heading(frame: pd.DataFrame, task_name: str, split: str) -> str:
-    rows = frame[frame[f"{task_name}_target"].notna()]
+def _split_heading(frame: pd.DataFrame, task: Task, split: str) -> str:
+    rows = labelled(frame, task)
     patients = f", {rows['patient_id'].nunique()} patients" if "patient_id" in rows else ""
     return f"<h3>{html.escape(split)}: {len(rows)} images{patients}</h3>"
 
@@ -108,7 +110,7 @@ def build_report(run_dir: str | Path | Run, out_dir: str | Path | None = None,
             write_csv(table, out / f"metrics_{task.name}_{split}.csv")
             write_csv(groups, out / f"subgroups_{task.name}_{split}.csv")
             figures = task.figures(frame, out / "figures" / f"{task.name}_{split}", f"{task.name}, {split}", threshold)
-            sections += [_split_heading(frame, task.name, split), to_html(_named_metrics(table)),
+            sections += [_split_heading(frame, task, split), to_html(_named_metrics(table)),
                          _note(f"95 % intervals: bootstrap over patients ({options.n_boot} resamples)." if
                                options.n_boot else "No intervals (--boot 0).")]
             if task.thresholded and calibrated_column(task) not in frame:

@@ -1,6 +1,7 @@
-"""Task kinds as classes: conf/task/*.yaml pick one by `_target_` (radscreen.tasks.RegressionTask, BinaryTask,
-MulticlassTask) and give its fields. Everything that differs between kinds (encoding, head width, loss, decoding,
-metrics, scores, figures, prediction columns, CAM target, default monitor) is a method of the class."""
+"""Task kinds as classes: conf/task/*.yaml pick one by `_target_` (radscreen.tasks.RegressionTask,
+BinaryTask, MulticlassTask, MultilabelTask) and give its fields. Everything that differs between kinds (encoding,
+head width, loss, decoding, metrics, scores, figures, prediction columns, CAM target, default monitor) is a method
+of the class."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hydra.utils import get_class
 from radscreen.tasks.base import Task, TaskConfigError
 from radscreen.tasks.binary import BinaryTask
 from radscreen.tasks.multiclass import IGNORE_INDEX, MulticlassTask
+from radscreen.tasks.multilabel import MultilabelTask
 from radscreen.tasks.regression import RegressionTask
 
 # `kind:` of task entries written before tasks were classes (old checkpoints and run folders still load)
@@ -63,5 +65,5 @@ def as_tasks(tasks: Mapping[str, Task | Mapping] | Sequence[Task | Mapping]) -> 
     return out
 
 
-__all__ = ["IGNORE_INDEX", "BinaryTask", "MulticlassTask", "RegressionTask", "Task", "TaskConfigError", "as_tasks",
-           "build_task"]
+__all__ = ["IGNORE_INDEX", "BinaryTask", "MulticlassTask", "MultilabelTask", "RegressionTask", "Task",
+           "TaskConfigError", "as_tasks", "build_task"]

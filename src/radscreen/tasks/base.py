@@ -79,9 +79,22 @@ class Task(ABC):
                 **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}
 
     # ------------------------------------------------------------------ data
+    @property
+    def source_columns(self) -> tuple[str, ...]:
+        """The manifest columns the task reads."""
+        return (self.column,)
+
     @abstractmethod
     def encode(self, values: pd.Series) -> np.ndarray:
         """Manifest column → targets; rows without a label get the kind's missing value."""
+
+    def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Targets of every row of a manifest frame (missing where the frame lacks the column)."""
+        return self.encode(frame[self.column]) if self.column in frame else self.missing_targets(len(frame))
+
+    def has_label(self, frame: pd.DataFrame) -> pd.Series:
+        """Boolean Series: the manifest row holds a label for the task."""
+        return frame[self.column].notna() if self.column in frame else pd.Series(False, index=frame.index)
 
     @abstractmethod
     def missing_targets(self, n: int) -> np.ndarray:

@@ -117,3 +117,20 @@ def calibration(frame: pd.DataFrame, task: Task, path: Path, title: str, bins: i
            xlim=(0, 1), ylim=(0, 1))
     ax.legend()
     return save_figure(fig, path)
+
+
+def label_rocs(frame: pd.DataFrame, task: Task, labels: list[str], path: Path, title: str) -> Path:
+    """One ROC curve per label of a multilabel task (images that have the label; labels with one class skipped)."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for label in labels:
+        known = frame[frame[f"{task.name}_target_{label}"].notna()]
+        y = known[f"{task.name}_target_{label}"].astype(int)
+        if y.nunique() < 2:
+            continue
+        prob = known[f"{task.name}_prob_{label}"]
+        fpr, tpr, _ = roc_curve(y, prob)
+        ax.plot(fpr, tpr, lw=1, label=f"{label} (AUC {roc_auc_score(y, prob):.3f}, n={len(known)})")
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="1 − specificity", ylabel="sensitivity", title=title, aspect="equal")
+    ax.legend(loc="lower right", fontsize=6)
+    return save_figure(fig, path)
