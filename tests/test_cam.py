@@ -17,7 +17,7 @@ from radscreen.interpret.compare import similarity
 from radscreen.models.module import RadscreenModule
 
 SQUARE = (slice(8, 24), slice(8, 24))  # rows, columns of the bright square in positives
-TASK = {"square": {"name": "square", "column": "square", "kind": "binary", "positive": [1]}}
+TASK = {"square": {"name": "square", "column": "square", "_target_": "radscreen.tasks.BinaryTask", "positive": [1]}}
 
 
 def square_cohort(root: Path, n: int = 160, size: int = 64) -> Path:

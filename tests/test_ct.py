@@ -165,7 +165,7 @@ def test_volumes_csv_rows_are_rejected_with_the_first_reason_that_applies(tmp_pa
 
 
 def test_gaussian_nll_predicted_sd_grows_with_injected_noise(tmp_path, cache_root):
-    from radscreen.training.run import train
+    from radscreen.jobs import train
 
     from hydra_helpers import compose_train, tiny_overrides
     from synthetic import make_noise_cohort

@@ -8,8 +8,8 @@ import pytest
 import timm
 import torch
 
+from radscreen.jobs import train
 from radscreen.training.checks import ConfigError
-from radscreen.training.run import train
 
 from hydra_helpers import ROOT, compose_train, tiny_overrides
 

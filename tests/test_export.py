@@ -26,18 +26,20 @@ from radscreen.export import formats
 from radscreen.export.command import export_command
 from radscreen.export.graph import ExportGraph, random_inputs
 from radscreen.export.metadata import image_shape
+from radscreen.jobs import train
 from radscreen.models.module import RadscreenModule, load_module
 from radscreen.preprocess.cxr import CXRPreprocess
 from radscreen.training.entry import job_guard
-from radscreen.training.run import train
 
 from hydra_helpers import CONF, compose_train, run_script, tiny_overrides
 
 TINY = {"name": "test_resnet", "in_chans": 1}
-AGE_MSE = {"age": {"name": "age", "column": "age_years", "kind": "regression", "loss": "mse"}}
-AGE_GNLL = {"age": {"name": "age", "column": "age_years", "kind": "regression", "loss": "gaussian_nll"}}
-OSTEO = {"osteo": {"name": "osteo", "column": "bmd_class", "kind": "binary", "positive": ["osteoporosis"]}}
-WHO = {"who": {"name": "who", "column": "bmd_class", "kind": "multiclass",
+AGE_MSE = {"age": {"name": "age", "column": "age_years", "_target_": "radscreen.tasks.RegressionTask", "loss": "mse"}}
+AGE_GNLL = {"age": {"_target_": "radscreen.tasks.RegressionTask",
+                    "name": "age", "column": "age_years", "loss": "gaussian_nll"}}
+OSTEO = {"osteo": {"_target_": "radscreen.tasks.BinaryTask",
+                   "name": "osteo", "column": "bmd_class", "positive": ["osteoporosis"]}}
+WHO = {"who": {"name": "who", "column": "bmd_class", "_target_": "radscreen.tasks.MulticlassTask",
                "classes": ["normal", "osteopenia", "osteoporosis"]}}
 MLP = {"kind": "mlp", "hidden": [16, 8], "dropout": [0.5, 0.2]}
 MODELS = {  # name → (constructor arguments, graph inputs, graph outputs)
@@ -56,7 +58,7 @@ def trained_like(module: RadscreenModule) -> RadscreenModule:
     """Non-trivial statistics, as after fitting: target (50 ± 12 years) and fusion age (55 ± 14 years) statistics,
     batch-norm running statistics from a few training-mode batches. Returned in eval mode."""
     for name, task in module.tasks.items():
-        if task.kind == "regression":
+        if task.normalised:
             getattr(module, f"target_stats_{name}").copy_(torch.tensor([50.0, 12.0]))
     module.fusion.age_stats.copy_(torch.tensor([55.0, 14.0]))
     module.train()

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
-from radscreen.training.failure import FAILED_MARKER
+from radscreen.runs import FAILED_MARKER
 
 from hydra_helpers import ROOT, run_script
 

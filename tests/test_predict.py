@@ -13,13 +13,14 @@ from pydicom.uid import JPEG2000Lossless
 from radscreen.evaluation.operating_point import OperatingPoint, TaskOperatingPoint
 from radscreen.inference.predict import missing_fusion_inputs
 from radscreen.io.dicom_write import write_radiograph
+from radscreen.jobs import train
 from radscreen.models.module import RadscreenModule
-from radscreen.training.run import train
 
 from conftest import gradient_image
 from hydra_helpers import compose_train, run_script, tiny_overrides
 
-AGE = {"age": {"name": "age", "column": "age_years", "kind": "regression", "loss": "gaussian_nll"}}
+AGE = {"age": {"_target_": "radscreen.tasks.RegressionTask",
+               "name": "age", "column": "age_years", "loss": "gaussian_nll"}}
 
 
 @pytest.fixture(scope="module")

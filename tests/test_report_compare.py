@@ -9,9 +9,9 @@ from sklearn import metrics as skm
 
 from radscreen.errors import UserError
 from radscreen.evaluation.analysis import load_run
-from radscreen.evaluation.scores import parse_threshold
 from radscreen.evaluation.sweeps import compare_runs, paired_delong
 from radscreen.evaluation.uncertainty import delong_test
+from radscreen.metrics.scores import parse_threshold
 
 from script_helpers import run_tool, user_error
 from test_reports import fake_predictions, fake_run, write_run

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from radscreen.training.failure import mark_failed
+from radscreen.runs import mark_failed
 
 from script_helpers import run_tool, user_error
 from test_reports import fake_multirun, fake_run

@@ -18,14 +18,16 @@ from radscreen.evaluation.agegap import age_gap_groups, categorical_table, conti
 from radscreen.evaluation.analysis import load_run, metrics_with_ci, subgroup_table
 from radscreen.evaluation.formatting import to_html, to_markdown
 from radscreen.evaluation.report import ReportOptions, build_report
-from radscreen.evaluation.scores import choose_threshold
 from radscreen.evaluation.sweeps import collect_jobs, summarize_jobs
+from radscreen.metrics.scores import choose_threshold
 
 from script_helpers import run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = {"age": {"name": "age", "column": "age_years", "kind": "regression", "loss": "gaussian_nll"},
-         "osteo": {"name": "osteo", "column": "bmd_class", "kind": "binary", "positive": ["osteoporosis"]}}
+TASKS = {"age": {"_target_": "radscreen.tasks.RegressionTask",
+                 "name": "age", "column": "age_years", "loss": "gaussian_nll"},
+         "osteo": {"_target_": "radscreen.tasks.BinaryTask",
+                   "name": "osteo", "column": "bmd_class", "positive": ["osteoporosis"]}}
 
 
 def write_run(folder: Path, predictions: dict[str, pd.DataFrame], tasks: dict = TASKS, name: str = "fake") -> Path:

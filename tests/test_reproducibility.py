@@ -19,8 +19,9 @@ from omegaconf import OmegaConf
 
 from radscreen.data.datasets import CachedImageDataset
 from radscreen.data.randomness import EpochSeededSampler, sample_generators
+from radscreen.jobs import train
 from radscreen.training.checkpoint import moved_state
-from radscreen.training.run import keep_earlier_logs, resolve_ckpt_path, train
+from radscreen.training.run import keep_earlier_logs, resolve_ckpt_path
 from radscreen.utils.rng_state import capture_rng_states, restore_rng_states
 
 from hydra_helpers import CONF, ROOT, TEST_SEED, compose_train, tiny_overrides

@@ -15,12 +15,13 @@ from radscreen.errors import UserError
 from radscreen.manifests.schema import SOURCE_SUFFIX, beside, write_image_root
 from radscreen.manifests.splits import SelectionLog, SplitConfig, make_splits
 from radscreen.models.module import RadscreenModule
-from radscreen.training.failure import FAILED_MARKER, clear_failed, is_failed, mark_failed
-from radscreen.training.run import print_metrics, quiet_lightning
+from radscreen.runs import FAILED_MARKER, clear_failed, is_failed, mark_failed
+from radscreen.training.run import quiet_lightning
+from radscreen.utils.console import print_metrics
 
 from synthetic import synthetic_manifest
 
-AGE = {"age": {"name": "age", "column": "age_years", "kind": "regression", "loss": "mse"}}
+AGE = {"age": {"name": "age", "column": "age_years", "_target_": "radscreen.tasks.RegressionTask", "loss": "mse"}}
 
 
 def test_balancing_and_subsets_are_counted_per_split():

@@ -9,10 +9,9 @@ import torch
 from scipy import stats
 from sklearn import metrics as skm
 
-from radscreen.evaluation.metrics import task_metrics
-from radscreen.evaluation.scores import binary_scores, choose_threshold, multiclass_scores, regression_scores
 from radscreen.evaluation.uncertainty import delong_test, patient_bootstrap, patient_bootstrap_many
-from radscreen.tasks import Task
+from radscreen.metrics.scores import binary_scores, choose_threshold, multiclass_scores, regression_scores
+from radscreen.tasks import BinaryTask, RegressionTask
 
 RNG = np.random.default_rng(0)
 AGE_TRUE = RNG.uniform(20, 90, 300)
@@ -32,7 +31,7 @@ def test_regression_scores_equal_sklearn_scipy_and_torchmetrics():
     assert s["mean_error"] == pytest.approx(np.mean(AGE_PRED - AGE_TRUE), abs=1e-12)
     assert s["n"] == 300 and isinstance(s["n"], int)
     assert np.isnan(regression_scores([40, 50, 60], [55, 55, 55])["pearson"])  # constant prediction: no r, no warning
-    logged = task_metrics(Task("age", "age_years", "regression"))
+    logged = RegressionTask(name="age", column="age_years").metrics()
     logged.update(torch.tensor(AGE_PRED, dtype=torch.float64), torch.tensor(AGE_TRUE, dtype=torch.float64))
     for key, value in logged.compute().items():
         assert s[key] == pytest.approx(float(value), rel=1e-6), key
@@ -51,7 +50,7 @@ def test_binary_scores_equal_sklearn_and_torchmetrics_at_half():
     assert (s["tp"], s["fp"], s["tn"], s["fn"]) == (np.sum((Y == 1) & (pred == 1)), np.sum((Y == 0) & (pred == 1)),
                                                     np.sum((Y == 0) & (pred == 0)), np.sum((Y == 1) & (pred == 0)))
     assert all(isinstance(s[k], int) for k in ("n", "tp", "fp", "tn", "fn"))
-    logged = task_metrics(Task("osteo", "bmd_class", "binary", positive=["osteoporosis"]))
+    logged = BinaryTask(name="osteo", column="bmd_class", positive=["osteoporosis"]).metrics()
     logged.update(torch.tensor(P, dtype=torch.float32), torch.tensor(Y))
     for key, value in logged.compute().items():
         assert s[key] == pytest.approx(float(value), abs=1e-6), key
@@ -130,7 +129,7 @@ def test_r2_of_a_single_sample_is_nan_not_an_error():
     import torch
     from sklearn.metrics import r2_score
 
-    from radscreen.evaluation.metrics import R2OrNaN
+    from radscreen.metrics.running import R2OrNaN
 
     one = R2OrNaN()
     one.update(torch.tensor([50.0]), torch.tensor([60.0]))

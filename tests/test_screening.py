@@ -22,17 +22,17 @@ from radscreen.evaluation.calibration import fit_calibration
 from radscreen.evaluation.formatting import METRIC_NAMES
 from radscreen.evaluation.operating_point import load_operating_point
 from radscreen.evaluation.report import build_report
-from radscreen.evaluation.scores import choose_threshold
 from radscreen.evaluation.screening import OperatingOptions, calibrate_predictions
 from radscreen.evaluation.uncertainty import patient_bootstrap_many
-from radscreen.tasks import Task
-from radscreen.training.run import evaluate, train
+from radscreen.jobs import evaluate, train
+from radscreen.metrics.scores import choose_threshold
+from radscreen.tasks import BinaryTask
 
 from hydra_helpers import compose_eval, compose_train, tiny_overrides
 from script_helpers import load_script
 from test_reports import fake_run
 
-OSTEO = Task("osteo", "bmd_class", "binary", positive=("osteoporosis",))
+OSTEO = BinaryTask(name="osteo", column="bmd_class", positive=("osteoporosis",))
 N_BOOT = 30
 
 

@@ -11,14 +11,15 @@ import pandas as pd
 import pytest
 import torch
 
+from radscreen.jobs import train
 from radscreen.models.backbones import block_groups
 from radscreen.models.module import RadscreenModule, load_module
-from radscreen.training.run import train
 
 from hydra_helpers import ROOT, compose_train, run_script, tiny_overrides
 
-AGE = {"age": {"name": "age", "column": "age_years", "kind": "regression", "loss": "mse"}}
-OSTEO = {"osteo": {"name": "osteo", "column": "bmd_class", "kind": "binary", "positive": ["osteoporosis"]}}
+AGE = {"age": {"name": "age", "column": "age_years", "_target_": "radscreen.tasks.RegressionTask", "loss": "mse"}}
+OSTEO = {"osteo": {"_target_": "radscreen.tasks.BinaryTask",
+                   "name": "osteo", "column": "bmd_class", "positive": ["osteoporosis"]}}
 TINY = {"name": "test_resnet", "in_chans": 1}
 
 
@@ -35,7 +36,7 @@ def test_training_learns_age_and_osteoporosis(cohort, cache_root, tmp_path):
     history = pd.read_csv(tmp_path / "predictions_val.csv")
     assert len(history) > 0
     # torchmetrics values logged during training equal the ones recomputed from the predictions CSV
-    from radscreen.evaluation.scores import binary_scores, regression_scores
+    from radscreen.metrics.scores import binary_scores, regression_scores
 
     recomputed = regression_scores(test_pred["age_target"], test_pred["age_pred"])
     for key in ("mae", "rmse", "r2", "within4", "within9", "pearson"):

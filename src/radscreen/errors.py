@@ -11,3 +11,7 @@ class UserError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))  # always one line, whatever was interpolated into it
+
+
+class ConfigError(UserError, ValueError):
+    """A configuration that cannot run; the message says what to set."""

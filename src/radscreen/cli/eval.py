@@ -10,7 +10,7 @@ from radscreen.cli.hydra_app import run_hydra_command
 
 def job(cfg: DictConfig) -> None:
     """Evaluate the checkpoint on the manifest's splits and write the run folder."""
-    from radscreen.training.run import evaluate
+    from radscreen.jobs import evaluate
 
     evaluate(cfg)
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from radscreen.errors import UserError
 from radscreen.evaluation.analysis import EVAL_SPLITS, ReportOptions, Run, load_run, run_threshold
 from radscreen.evaluation.report import build_report
-from radscreen.evaluation.scores import parse_threshold
 from radscreen.evaluation.sweeps import compare_runs, to_markdown
+from radscreen.metrics.scores import parse_threshold
 from radscreen.utils.cli import run_command
 from radscreen.utils.console import console
 from radscreen.utils.tables import check_output_folder, write_csv, write_text
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = [load_run(folder) for folder in args.runs]  # every folder checked before anything is written
     for run in runs:
         check_subgroups(run, subgroups if args.subgroups else ())
-        for task in (t for t in run.tasks.values() if t.kind == "binary"):
+        for task in (t for t in run.tasks.values() if t.thresholded):
             run_threshold(run, task, threshold, args.sensitivity)  # a threshold that cannot be chosen stops here
     if args.out and len(runs) == 1:
         console.print("[yellow]note: --out is the folder of the comparison of several runs; a single run's report "

@@ -9,7 +9,7 @@ from radscreen.cli.hydra_app import run_hydra_command
 
 def job(cfg: DictConfig) -> float | None:
     """Train, test and write the run folder; the sweep objective (cfg.optimized_metric) for Hydra's sweepers."""
-    from radscreen.training.run import objective, train
+    from radscreen.jobs import objective, train
 
     return objective(cfg, train(cfg))
 

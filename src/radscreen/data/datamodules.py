@@ -151,7 +151,7 @@ class ImageDataModule(pl.LightningDataModule):
             self.selection.record("cache", str(name), len(in_split), kept, "(unreadable or missing image files)")
         self.frame = frame.loc[present].drop(columns="_root").reset_index(drop=True)
         for name, task in self.tasks.items():
-            labelled = self.frame[task.column].notna() if task.column in self.frame else False
+            labelled = task.has_label(self.frame)
             for split, rows in self.frame.assign(_labelled=labelled).groupby("split", observed=True, sort=False):
                 if not rows["_labelled"].all():
                     log.info("%d of %d images of %s have no %s label: kept, not counted in %s's loss or metrics",

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 from radscreen.data import cache
 from radscreen.data.randomness import SampleKey, seed_transform, split_key
 from radscreen.preprocess.intensity import zscore
-from radscreen.tasks import IGNORE_INDEX, Task
+from radscreen.tasks import Task
 
 
 def age_sex_arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -50,8 +50,7 @@ class CachedImageDataset(Dataset):
         self.transform = transform
         self.in_chans = in_chans
         self.seed = seed
-        self.targets = {name: task.encode(self.frame[task.column]) if task.column in self.frame
-                        else _missing_targets(task, len(self.frame)) for name, task in tasks.items()}
+        self.targets = {name: task.encode_frame(self.frame) for name, task in tasks.items()}
         self.age, self.sex = age_sex_arrays(self.frame)
 
     def __len__(self) -> int:
@@ -82,10 +81,3 @@ class CachedImageDataset(Dataset):
             "sex": torch.as_tensor(self.sex[index]),
             "image_id": self.image_ids[index],
         }
-
-
-def _missing_targets(task: Task, n: int) -> np.ndarray:
-    """Targets of a frame without the task's column (e.g. an external set without that label)."""
-    if task.kind == "multiclass":
-        return np.full(n, IGNORE_INDEX, dtype=np.int64)
-    return np.full(n, np.nan, dtype=np.float32)

@@ -33,14 +33,16 @@ def check_image_root(root: str | os.PathLike, origin: str) -> None:
 
 
 def check_task_columns(manifest: pd.DataFrame, tasks: Mapping[str, Task], manifest_path: str) -> None:
-    """Every task's column must exist in the manifest and hold at least one label."""
+    """Every task's columns must exist in the manifest and hold at least one label."""
     for name, task in tasks.items():
-        if task.column in manifest.columns and manifest[task.column].notna().any():
+        missing = [c for c in task.source_columns if c not in manifest.columns]
+        if not missing and task.has_label(manifest).any():
             continue
-        state = "lacks the column" if task.column not in manifest.columns else "has no values in column"
+        state = "lacks the column" if missing else "has no values in column"
+        shown = ", ".join(missing or task.source_columns)
         source = LABEL_SOURCES.get(task.column, f"add the column to the manifest, or choose a task whose column "
                                                 f"it has (conf/task/{name}.yaml names the column)")
-        raise UserError(f"task {name} needs labels, but manifest {manifest_path} {state} {task.column}; {source}")
+        raise UserError(f"task {name} needs labels, but manifest {manifest_path} {state} {shown}; {source}")
 
 
 def check_some_images_exist(rows: pd.DataFrame, root: str | os.PathLike, key: str) -> None:

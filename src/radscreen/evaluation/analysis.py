@@ -6,39 +6,27 @@ with the run's operating point), and its AUC on the raw `<task>_pred`; ECE and B
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from radscreen.errors import UserError
 from radscreen.evaluation.calibration import apply_calibration
 from radscreen.evaluation.operating_point import OPERATING_POINT_FILE, OperatingPoint, load_operating_point
-from radscreen.evaluation.scores import (
-    FIXED_DEFAULT,
-    binary_scores,
-    calibration_scores,
-    choose_threshold,
-    multiclass_scores,
-    parse_threshold,
-    regression_scores,
-)
 from radscreen.evaluation.uncertainty import patient_bootstrap_many
+from radscreen.metrics.scores import FIXED_DEFAULT, choose_threshold, parse_threshold
+from radscreen.runs import check_run_folder, read_metrics, run_config
 from radscreen.tasks import Task, as_tasks
-from radscreen.training.failure import FAILED_MARKER, is_failed
+from radscreen.tasks.columns import CALIBRATED_SUFFIX, calibrated_column, decision_column, labelled
 from radscreen.utils.tables import read_table
 
 EVAL_SPLITS = ("test", "external")
 AGE_BANDS = (0, 40, 60, 80, 200)
-CI_METRICS = {"regression": ("mae", "rmse", "r2", "within4", "within9", "mean_error", "sd_error", "pearson"),
-              "binary": ("auroc", "sensitivity", "specificity", "ppv", "npv", "f1", "accuracy", "ece", "brier",
-                         "ece_calibrated", "brier_calibrated"),  # the last two only with calibrated probabilities
-              "multiclass": ("auroc", "accuracy", "f1")}
 CONFUSION_COUNTS = ("tp", "fp", "tn", "fn")
-CALIBRATED_SUFFIX = "_pred_calibrated"
+__all__ = ["CALIBRATED_SUFFIX", "EVAL_SPLITS", "ReportOptions", "Run", "TaskTables", "calibrated_column",
+           "check_run_folder", "decision_column", "evaluation_tables", "labelled", "load_run", "score"]
 
 
 @dataclass(frozen=True)
@@ -77,48 +65,6 @@ class Threshold:
     how: str
 
 
-def _find_config(directory: Path) -> dict:
-    """The run's config: config_resolved.yaml (written by train.py / eval.py), else Hydra's unresolved
-    .hydra/config.yaml, following an eval run back to its training run."""
-    resolved, raw = directory / "config_resolved.yaml", directory / ".hydra" / "config.yaml"
-    path = resolved if resolved.exists() else raw
-    config = OmegaConf.to_container(OmegaConf.load(path), resolve=False) if path.exists() else {}
-    if "task" not in config and config.get("ckpt_path"):
-        from radscreen.training.run import find_run_dir
-
-        return _find_config(find_run_dir(Path(config["ckpt_path"])))
-    return config
-
-
-def check_run_folder(directory: str | Path) -> Path:
-    """`directory` as a Path when it is a run folder that did not fail; else UserError saying what it is."""
-    directory = Path(directory)
-    if not directory.exists():
-        raise UserError(f"run folder {directory} does not exist")
-    if not directory.is_dir():
-        raise UserError(f"{directory} is a file, not a run folder; give the folder that holds predictions_*.csv")
-    if is_failed(directory):
-        raise UserError(f"run {directory} failed (see {directory / FAILED_MARKER}); its predictions are incomplete")
-    return directory
-
-
-def calibrated_column(task: Task) -> str:
-    """The predictions column of a binary task's calibrated probability."""
-    return f"{task.name}{CALIBRATED_SUFFIX}"
-
-
-def decision_column(frame: pd.DataFrame, task: Task) -> str:
-    """The probability a binary task's threshold applies to: the calibrated one when the frame has it."""
-    return calibrated_column(task) if calibrated_column(task) in frame else f"{task.name}_pred"
-
-
-def prediction_columns(task: Task) -> list[str]:
-    """Columns a predictions CSV needs to score the task (besides `<task>_target`)."""
-    if task.kind == "multiclass":
-        return [f"{task.name}_prob_{c}" for c in task.classes]
-    return [f"{task.name}_pred"]
-
-
 def load_run(directory: str | Path) -> Run:
     """Predictions CSVs, logged metrics and config of a run folder; UserError when it is not a usable one."""
     directory = check_run_folder(directory)
@@ -127,7 +73,7 @@ def load_run(directory: str | Path) -> Run:
         raise UserError(f"no predictions_*.csv in {directory}: is it a train.py / eval.py run folder?")
     predictions = {path.stem.removeprefix("predictions_"): read_table(path, "predictions file", ("image_id",),
                                                                       low_memory=False) for path in files}
-    config = _find_config(directory)
+    config = run_config(directory)
     if "task" not in config:
         raise UserError(f"no task configuration found for {directory} (config_resolved.yaml or .hydra/config.yaml)")
     try:
@@ -136,12 +82,11 @@ def load_run(directory: str | Path) -> Run:
         raise UserError(f"task configuration of {directory} is not usable: {exc}") from None
     for split, frame in predictions.items():
         for task in tasks.values():
-            missing = [c for c in prediction_columns(task) if c not in frame]
+            missing = [c for c in task.score_columns() if c not in frame]
             if f"{task.name}_target" in frame and missing:
                 raise UserError(f"predictions file {directory / f'predictions_{split}.csv'} lacks column(s) "
                                 f"{', '.join(missing)} needed to score task {task.name}")
-    metrics_file = directory / "metrics.json"
-    logged = json.loads(metrics_file.read_text()).get("metrics", {}) if metrics_file.exists() else {}
+    logged = read_metrics(directory)
     point = load_operating_point(directory) if (directory / OPERATING_POINT_FILE).is_file() else None
     if point is not None:  # predictions from elsewhere: calibrate them as the operating point says
         for name, saved in point.tasks.items():
@@ -153,28 +98,11 @@ def load_run(directory: str | Path) -> Run:
     return Run(directory, tasks, predictions, logged, config, point)
 
 
-def labelled(frame: pd.DataFrame, task: Task) -> pd.DataFrame:
-    """Rows of a predictions frame that have a target for the task."""
-    return frame[frame[f"{task.name}_target"].notna()]
-
-
 def score(frame: pd.DataFrame, task: Task, threshold: float = 0.5) -> dict[str, float]:
     """The task's scores on a predictions frame (rows without a target are left out). Binary: `threshold` applies
     to the calibrated probabilities when the frame has them, the AUC ranks the raw ones, and ECE / Brier are given
     for both (`ece`, `brier`; `ece_calibrated`, `brier_calibrated`)."""
-    rows = labelled(frame, task)
-    if task.kind == "regression":
-        return regression_scores(rows[f"{task.name}_target"], rows[f"{task.name}_pred"])
-    if task.kind == "binary":
-        target, raw = rows[f"{task.name}_target"].astype(int), rows[f"{task.name}_pred"]
-        scores = binary_scores(target, rows[decision_column(rows, task)], threshold, ranking=raw)
-        scores.update(calibration_scores(target, raw))
-        if calibrated_column(task) in rows:
-            scores.update({f"{k}_calibrated": v for k, v in
-                           calibration_scores(target, rows[calibrated_column(task)]).items()})
-        return scores
-    probs = rows[prediction_columns(task)].to_numpy()
-    return multiclass_scores(rows[f"{task.name}_target"].to_numpy(), probs, list(task.classes))
+    return task.score(labelled(frame, task), threshold)
 
 
 def operating_threshold(run: Run, task: Task, method: str | float = "youden", sensitivity: float = 0.9) -> Threshold:
@@ -220,7 +148,7 @@ def run_threshold(run: Run, task: Task, method: str | float | None = None, sensi
 
 def validation_threshold(run: Run, task: Task, method: str | float = "youden", sensitivity: float = 0.9) -> float:
     """Operating threshold of a binary task (see `run_threshold`); 0.5 for other task kinds."""
-    if task.kind != "binary":
+    if not task.thresholded:
         return FIXED_DEFAULT
     return run_threshold(run, task, method, sensitivity).value
 
@@ -230,7 +158,7 @@ def metrics_with_ci(frame: pd.DataFrame, task: Task, threshold: float, n_boot: i
     """One row per metric: value and 95 % patient-bootstrap interval (every metric from the same resamples)."""
     rows = labelled(frame, task)
     point = score(rows, task, threshold)
-    names = [m for m in CI_METRICS[task.kind] if m in point]
+    names = [m for m in task.ci_metrics if m in point]
     intervals = _intervals(rows, task, threshold, names, n_boot, seed)
     table = [{"metric": m, "value": point[m], "ci_low": intervals.get(m, (np.nan, np.nan))[0],
               "ci_high": intervals.get(m, (np.nan, np.nan))[1]} for m in names]
@@ -269,12 +197,12 @@ def subgroup_table(frame: pd.DataFrame, task: Task, threshold: float, columns: t
     groups = {column: rows[column].astype("string") for column in columns if column in rows}
     if "age_years" in rows and age_bands:
         groups["age band"] = pd.cut(rows["age_years"], list(age_bands), right=False).astype("string")
-    counts = CONFUSION_COUNTS if task.kind == "binary" else ()
+    counts = CONFUSION_COUNTS if task.thresholded else ()
     out = []
     for column, values in groups.items():
         for value, part in rows.groupby(values.fillna("missing"), sort=True):
             scores = score(part, task, threshold)
-            names = [k for k in CI_METRICS[task.kind] if k in scores]
+            names = [k for k in task.ci_metrics if k in scores]
             intervals = _intervals(part, task, threshold, names, n_boot, seed)
             cis = {f"{k}_ci_{side}": intervals[k][i] for k in names if k in intervals
                    for i, side in enumerate(("low", "high"))}
@@ -300,7 +228,7 @@ def evaluation_tables(run: Run, options: ReportOptions = ReportOptions()) -> dic
     out = {}
     for task in run.tasks.values():
         chosen = run_threshold(run, task, options.threshold_method, options.target_sensitivity) \
-            if task.kind == "binary" else None
+            if task.thresholded else None
         threshold = chosen.value if chosen else FIXED_DEFAULT
         tables = TaskTables(chosen)
         for split in EVAL_SPLITS:
@@ -310,7 +238,7 @@ def evaluation_tables(run: Run, options: ReportOptions = ReportOptions()) -> dic
             tables.metrics[split] = metrics_with_ci(frame, task, threshold, options.n_boot, options.seed)
             tables.subgroups[split] = subgroup_table(frame, task, threshold, options.subgroups,
                                                      n_boot=options.n_boot, seed=options.seed)
-            if task.kind == "binary":
+            if task.thresholded:
                 tables.confusion[split] = confusion_counts(frame, task, threshold)
         out[task.name] = tables
     return out

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
+from radscreen.errors import ConfigError
 from radscreen.evaluation.analysis import (
     EVAL_SPLITS,
     ReportOptions,
@@ -28,6 +28,7 @@ from radscreen.evaluation.analysis import (
 )
 from radscreen.evaluation.formatting import METRIC_NAMES, MISSING, interval_text, mean_sd_text, to_markdown
 from radscreen.evaluation.screening import describe_calibration
+from radscreen.runs import find_run_dir, saved_overrides
 from radscreen.tasks import Task
 from radscreen.utils.tables import write_text
 
@@ -38,10 +39,6 @@ SMALL_TEST = 100
 SMALL_SUBGROUP = 30
 FEW_POSITIVES = 10
 SYNTHETIC_WORDS = ("synthetic", "phantom", "simulated")
-SUBGROUP_METRICS = {"regression": ("mae", "mean_error", "r2"), "binary": ("auroc", "sensitivity", "specificity",
-                                                                          "ppv", "npv"),
-                    "multiclass": ("auroc", "accuracy", "f1")}
-
 
 def write_model_card(folder: str | Path, options: ReportOptions = ReportOptions(), command: str = "",
                      tables: Mapping[str, TaskTables] | None = None) -> Path:
@@ -128,7 +125,7 @@ class ModelCard:
         return sorted(frame["sex"].dropna().astype(str).unique()) if frame is not None and "sex" in frame else []
 
     def binary_tasks(self) -> list[Task]:
-        return [t for t in self.run.tasks.values() if t.kind == "binary"]
+        return [t for t in self.run.tasks.values() if t.thresholded]
 
     # ----------------------------------------------------------------- sections
     def render(self) -> str:
@@ -145,17 +142,8 @@ class ModelCard:
                 f"A {what}, written from its run folder `{self.run.directory}`: config, metrics.json, selection.csv, "
                 f"predictions_*.csv and operating_point.json. Metrics are computed on the predictions CSVs; {boot}.")
 
-    def _task_purpose(self, task: Task) -> str:
-        if task.kind == "regression":
-            return f"`{task.name}`: estimate `{task.column}` (regression, loss {task.loss})"
-        if task.kind == "binary":
-            negative = ", ".join(map(str, task.negative)) if task.negative else "every other value"
-            return (f"`{task.name}`: flag images whose `{task.column}` is {', '.join(map(str, task.positive))} "
-                    f"(vs {negative}) for confirmatory testing, at the operating threshold below")
-        return f"`{task.name}`: classify `{task.column}` into {', '.join(map(str, task.classes))}"
-
     def intended_use(self) -> str:
-        lines = [f"Research on {self.modality}: " + "; ".join(self._task_purpose(t) for t in self.run.tasks.values())
+        lines = [f"Research on {self.modality}: " + "; ".join(t.describe() for t in self.run.tasks.values())
                  + "."]
         ages, sexes = self.train_ages(), self.train_sexes()
         if len(ages):
@@ -201,7 +189,7 @@ class ModelCard:
                     continue
                 rows_task = labelled(frame, task)
                 row[f"{task.name} labelled"] = len(rows_task)
-                if task.kind == "binary":
+                if task.thresholded:
                     positive = int(rows_task[f"{task.name}_target"].sum())
                     row[f"{task.name} positive"] = f"{positive} ({positive / len(rows_task):.0%})" if len(rows_task) \
                         else MISSING
@@ -243,7 +231,7 @@ class ModelCard:
         c = self.config
         backbone, model, head = c.get("backbone") or {}, c.get("model") or {}, c.get("head") or {}
         fusion = (model.get("fusion") or {}).get("inputs")
-        tasks = "; ".join(f"{t.name} ({t.kind}, loss {t.loss}, column {t.column})" for t in self.run.tasks.values())
+        tasks = "; ".join(f"{t.name} ({t.label()}, column {t.column})" for t in self.run.tasks.values())
         checkpoint = self.record.get("checkpoint") or self.record.get("best_checkpoint")
         items = {"backbone": backbone.get("name"), "backbone weights": backbone.get("weights"),
                  "head": head.get("kind"), "head hidden widths": head.get("hidden"), "fusion inputs": fusion or "none",
@@ -284,7 +272,7 @@ class ModelCard:
             for split, groups in (tables.subgroups.items() if tables else []):
                 if groups.empty:
                     continue
-                names = [m for m in SUBGROUP_METRICS[task.kind] if m in groups]
+                names = [m for m in task.subgroup_metrics if m in groups]
                 shown = pd.DataFrame({"subgroup": groups["subgroup"], "value": groups["value"], "n": groups["n"]})
                 for m in names:
                     low, high = groups.get(f"{m}_ci_low"), groups.get(f"{m}_ci_high")
@@ -382,7 +370,7 @@ class ModelCard:
         for task in self.run.tasks.values():
             frame = self.frames.get("test")
             if frame is not None and f"{task.name}_target" in frame:
-                missing = int(frame[f"{task.name}_target"].isna().sum())
+                missing = len(frame) - len(labelled(frame, task))
                 if missing:
                     lines.append(f"Task {task.name}: {missing} test images have no label and are not scored.")
         if self.binary_tasks() and point and any(p.calibration for p in point.tasks.values()):
@@ -431,9 +419,6 @@ def _transform_names(augment: object) -> list[str]:
 
 def _training_folder(checkpoint: str | None) -> Path | None:
     """The train.py run folder holding `checkpoint` (None outside one)."""
-    from radscreen.training.checks import ConfigError
-    from radscreen.training.run import find_run_dir
-
     if not checkpoint:
         return None
     try:
@@ -447,6 +432,4 @@ def _training_command(checkpoint: str | None) -> str | None:
     folder = _training_folder(checkpoint)
     if folder is None:
         return None
-    saved = folder / ".hydra" / "overrides.yaml"
-    overrides = list(OmegaConf.load(saved)) if saved.is_file() else []
-    return " ".join(["python", "train.py", *(shlex.quote(str(o)) for o in overrides)])
+    return " ".join(["python", "train.py", *(shlex.quote(str(o)) for o in saved_overrides(folder))])

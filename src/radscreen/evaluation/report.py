@@ -10,18 +10,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from radscreen.evaluation import plots
 from radscreen.evaluation.analysis import (
     ReportOptions,
     Run,
     TaskTables,
     calibrated_column,
     evaluation_tables,
+    labelled,
     load_run,
     missing_subgroups,
 )
 from radscreen.evaluation.formatting import METRIC_NAMES, to_html, with_intervals
 from radscreen.evaluation.screening import describe_calibration
+from radscreen.tasks import Task
 from radscreen.utils.tables import write_csv, write_text
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
@@ -46,7 +47,7 @@ def _config_summary(run: Run) -> pd.DataFrame:
     backbone = c.get("backbone", {}) or {}
     model = c.get("model", {}) or {}
     items = {"run": run.name, "folder": str(run.directory), "backbone": backbone.get("name"),
-             "tasks": ", ".join(f"{t.name} ({t.kind}, {t.loss})" for t in run.tasks.values()),
+             "tasks": ", ".join(f"{t.name} ({t.label()})" for t in run.tasks.values()),
              "image size": data.get("image_size"), "manifest": data.get("manifest"),
              "transfer from": model.get("init_from"), "fusion": (model.get("fusion") or {}).get("inputs"),
              "seed": c.get("seed")}
@@ -59,8 +60,8 @@ def _named_metrics(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(metric=table["metric"].map(lambda m: METRIC_NAMES.get(m, m)))
 
 
-def _split_heading(frame: pd.DataFrame, task_name: str, split: str) -> str:
-    rows = frame[frame[f"{task_name}_target"].notna()]
+def _split_heading(frame: pd.DataFrame, task: Task, split: str) -> str:
+    rows = labelled(frame, task)
     patients = f", {rows['patient_id'].nunique()} patients" if "patient_id" in rows else ""
     return f"<h3>{html.escape(split)}: {len(rows)} images{patients}</h3>"
 
@@ -101,18 +102,18 @@ def build_report(run_dir: str | Path | Run, out_dir: str | Path | None = None,
         sections.append(f"<h2>Task {html.escape(task.name)} ({task.kind}, column {html.escape(task.column)})</h2>")
         task_tables = tables[task.name]
         threshold = task_tables.threshold.value if task_tables.threshold else 0.5
-        if task.kind == "binary":
+        if task.thresholded:
             sections += _operating_point(run, task_tables, task.name)
         for split, table in task_tables.metrics.items():
             frame = run.predictions[split]
             groups = task_tables.subgroups[split]
             write_csv(table, out / f"metrics_{task.name}_{split}.csv")
             write_csv(groups, out / f"subgroups_{task.name}_{split}.csv")
-            figures = plots.task_figures(frame, task, out / "figures", split, threshold)
-            sections += [_split_heading(frame, task.name, split), to_html(_named_metrics(table)),
+            figures = task.figures(frame, out / "figures" / f"{task.name}_{split}", f"{task.name}, {split}", threshold)
+            sections += [_split_heading(frame, task, split), to_html(_named_metrics(table)),
                          _note(f"95 % intervals: bootstrap over patients ({options.n_boot} resamples)." if
                                options.n_boot else "No intervals (--boot 0).")]
-            if task.kind == "binary" and calibrated_column(task) not in frame:
+            if task.thresholded and calibrated_column(task) not in frame:
                 sections.append(_note("No calibrated probabilities in these predictions: thresholds and ECE / "
                                       "Brier score are on the raw ones."))
             if split in task_tables.confusion:

@@ -19,7 +19,7 @@ from radscreen.errors import UserError
 from radscreen.evaluation.analysis import calibrated_column, decision_column, labelled
 from radscreen.evaluation.calibration import METHODS, apply_calibration, fit_calibration
 from radscreen.evaluation.operating_point import OperatingPoint, TaskOperatingPoint
-from radscreen.evaluation.scores import (
+from radscreen.metrics.scores import (
     FIXED_DEFAULT,
     binary_scores,
     calibration_scores,
@@ -106,7 +106,7 @@ def calibrate_predictions(frames: dict[str, pd.DataFrame], tasks: Mapping[str, T
     points: dict[str, TaskOperatingPoint] = {}
     metrics: dict[str, float] = {}
     for name, task in tasks.items():
-        if task.kind != "binary":
+        if not task.thresholded:
             continue
         for frame in frames.values():  # float64: the CSV then holds exactly the values the threshold is chosen on
             if f"{name}_pred" in frame:

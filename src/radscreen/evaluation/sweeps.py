@@ -13,8 +13,8 @@ from radscreen.errors import UserError
 from radscreen.evaluation import formatting
 from radscreen.evaluation.analysis import EVAL_SPLITS, Run, labelled, run_threshold, score
 from radscreen.evaluation.uncertainty import delong_test
+from radscreen.runs import is_failed
 from radscreen.tasks import Task
-from radscreen.training.failure import is_failed
 
 IGNORED_OVERRIDES = ("hydra.", "paths.", "ckpt_path")
 
@@ -137,12 +137,12 @@ def compare_runs(runs: list[Run], threshold_method: str | float | None = "youden
                 if f"{task.name}_target" not in run.predictions[split]:
                     continue
                 threshold = run_threshold(run, task, threshold_method, sensitivity).value \
-                    if task.kind == "binary" else 0.5
+                    if task.thresholded else 0.5
                 row = {"run": labels[id(run)], "split": split, "task": task.name,
                        **{k: v for k, v in score(run.predictions[split], task, threshold).items()
                           if k not in ("tp", "fp", "tn", "fn")}}
                 reference = next(r for r in runs if f"{task.name}_target" in r.predictions.get(split, {}))
-                if task.kind == "binary" and run is not reference:
+                if task.thresholded and run is not reference:
                     row.update(paired_delong(reference.predictions[split], run.predictions[split], task,
                                              (labels[id(reference)], labels[id(run)]), split))
                 rows.append(row)

@@ -9,13 +9,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from radscreen.errors import UserError
+from radscreen.errors import ConfigError, UserError
 from radscreen.export import formats
 from radscreen.export.graph import ExportGraph, random_inputs, torch_outputs
 from radscreen.export.metadata import RunSource, build_metadata, image_shape, run_preprocess
-from radscreen.models.module import RadscreenModule, load_module
-from radscreen.training.checks import ConfigError
-from radscreen.training.run import RESOLVED_CONFIG, find_run_dir
+from radscreen.models.module import RadscreenModule
+from radscreen.runs import RESOLVED_CONFIG, find_run_dir, load_checkpoint
 from radscreen.utils.tables import atomic_output, check_input_file, check_output_path, write_text
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -80,7 +79,7 @@ def read_source(checkpoint: Path) -> RunSource:
 def read_module(checkpoint: Path) -> RadscreenModule:
     """The trained module, or UserError when the file is not a radscreen checkpoint."""
     try:
-        return load_module(checkpoint)
+        return load_checkpoint(checkpoint)
     except (pickle.UnpicklingError, EOFError, KeyError, RuntimeError) as error:
         raise UserError(f"ckpt_path={checkpoint} is not a radscreen checkpoint ({type(error).__name__}: "
                         f"{str(error).splitlines()[0] if str(error) else 'unreadable'})") from None

@@ -22,9 +22,7 @@ def output_keys(module: RadscreenModule) -> tuple[tuple[str, str], ...]:
     """(task, key) per output in order: each task's 'pred', then 'var' for a Gaussian-NLL regression."""
     keys: list[tuple[str, str]] = []
     for name, task in module.tasks.items():
-        keys.append((name, "pred"))
-        if task.kind == "regression" and task.loss == "gaussian_nll":
-            keys.append((name, "var"))
+        keys += [(name, key) for key in task.output_keys()]
     return tuple(keys)
 
 

@@ -72,29 +72,16 @@ def image_shape(preprocess: CXRPreprocess | CTPreprocess, in_chans: int) -> tupl
 
 
 def describe_task(task: Task) -> dict:
-    """A task's definition as the manifest column and encoding the model was trained on."""
-    return {"name": task.name, "column": task.column, "kind": task.kind, "loss": task.loss,
-            "positive": list(task.positive), "negative": list(task.negative), "classes": list(task.classes)}
-
-
-def target_unit(task: Task) -> str:
-    """The unit of a regression column: years for age columns, else the column's own units."""
-    return "years" if task.column.endswith("_years") or task.column == "age" else f"units of {task.column}"
+    """A task's definition as the manifest column and encoding the model was trained on: its conf/task entry
+    (`_target_` and fields) and its kind in a word."""
+    return {**task.to_config(), "kind": task.kind}
 
 
 def describe_output(task: Task, key: str, name: str) -> dict:
     """One output's name, shape and unit."""
-    if key == "var":
-        return {"name": name, "task": task.name, "shape": [BATCH_AXIS], "unit": f"{target_unit(task)}²",
-                "description": f"predicted variance of {task.column} (aleatoric uncertainty, Gaussian NLL head)"}
-    if task.kind == "regression":
-        return {"name": name, "task": task.name, "shape": [BATCH_AXIS], "unit": target_unit(task),
-                "description": f"predicted {task.column}"}
-    if task.kind == "binary":
-        return {"name": name, "task": task.name, "shape": [BATCH_AXIS], "unit": "probability",
-                "description": f"P({task.column} in {list(task.positive)})"}
-    return {"name": name, "task": task.name, "shape": [BATCH_AXIS, len(task.classes)], "unit": "probability",
-            "description": f"softmax over classes {list(task.classes)} of {task.column}"}
+    description = task.output_description(key)
+    return {"name": name, "task": task.name, "shape": [BATCH_AXIS, *description["shape"]],
+            "unit": description["unit"], "description": description["description"]}
 
 
 def describe_inputs(graph: ExportGraph, shape: tuple[int, ...]) -> list[dict]:

@@ -19,9 +19,9 @@ from radscreen.inference.predict import FileImageDataset, Predictions, predict
 from radscreen.manifests.build import default_rejects_path
 from radscreen.manifests.pseudonym import resolve_salt
 from radscreen.manifests.schema import read_manifest
-from radscreen.models.module import RadscreenModule, load_module
+from radscreen.models.module import RadscreenModule
 from radscreen.preprocess.intensity import minmax
-from radscreen.training.run import find_run_dir, load_run_config
+from radscreen.runs import find_run_dir, load_checkpoint, load_run_config
 from radscreen.utils.project_root import config_dir
 from radscreen.utils.tables import check_output_path, write_csv
 
@@ -67,7 +67,7 @@ def predict_command(cfg: DictConfig) -> Predictions:
     data: ImageDataModule = instantiate(run_cfg.data)  # the run's preprocessing, never re-typed
     rows, rejects = collect_inputs(cfg.input, resolve_salt(), training_filters(run_cfg, cfg), cfg.get("image_root"))
     log.info("%d image(s) to predict, %d file(s) not taken", len(rows), len(rejects))
-    module = load_module(cfg.ckpt_path)
+    module = load_checkpoint(cfg.ckpt_path)
     result = predict(module, rows, data.preprocess, data.eval_transform, data.in_chans,
                      saved_operating_point(cfg, run_dir), cfg.batch_size, cfg.num_workers,
                      show_progress=cfg.show_progress)

@@ -21,10 +21,10 @@ from radscreen.data import cache
 from radscreen.data.datasets import CachedImageDataset
 from radscreen.evaluation.calibration import apply_calibration
 from radscreen.evaluation.operating_point import OperatingPoint
+from radscreen.evaluation.predictions import prediction_frame
 from radscreen.models.module import RadscreenModule
 from radscreen.preprocess.ct import CTPreprocess
 from radscreen.preprocess.cxr import CXRPreprocess
-from radscreen.training.predictions import prediction_frame
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def add_decisions(frame: pd.DataFrame, module: RadscreenModule, operating_point:
         if f"{name}_var" in frame:
             frame[f"{name}_sd"] = np.sqrt(frame.pop(f"{name}_var"))
         point = operating_point.tasks.get(name) if operating_point else None
-        if task.kind != "binary" or point is None or not len(frame):
+        if not task.thresholded or point is None or not len(frame):
             continue
         probability = frame[f"{name}_pred"].to_numpy(float)
         if point.calibration:

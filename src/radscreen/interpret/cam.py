@@ -33,7 +33,7 @@ class TaskOutput(torch.nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         age, sex = (_broadcast(v, len(images)) for v in (self.age, self.sex))
         output = self.module(images, age, sex)[self.task.name]
-        return output[:, :1] if self.task.kind != "multiclass" else output
+        return self.task.cam_output(output)
 
 
 def _broadcast(values: torch.Tensor | None, n: int) -> torch.Tensor | None:
@@ -57,11 +57,7 @@ def resolve_layers(model: torch.nn.Module, names: Sequence[str]) -> list[torch.n
 
 def cam_targets(task: Task, n: int, class_name: str | None = None) -> list:
     """grad-cam targets: the single output of regression/binary heads, or a named class of a multiclass head."""
-    if task.kind != "multiclass":
-        return [ClassifierOutputTarget(0)] * n
-    if class_name is None or class_name not in task.classes:
-        raise ValueError(f"a multiclass CAM needs cam.class_name, one of {list(task.classes)}")
-    return [ClassifierOutputTarget(list(task.classes).index(class_name))] * n
+    return [ClassifierOutputTarget(task.cam_class_index(class_name))] * n
 
 
 def compute_maps(wrapper: TaskOutput, layers: list[torch.nn.Module], images: torch.Tensor, method: str = "gradcam",

@@ -19,23 +19,23 @@ from radscreen.data.datamodules import ImageDataModule
 from radscreen.errors import UserError
 from radscreen.interpret.align import register, transform_parameters, warp
 from radscreen.interpret.cam import TaskOutput, compute_maps, resolve_layers
-from radscreen.models.module import load_module
 from radscreen.preprocess.intensity import minmax
-from radscreen.training.run import find_run_dir, load_run_config
+from radscreen.runs import find_run_dir, load_checkpoint, load_run_config
+from radscreen.tasks import Task
 
 log = logging.getLogger(__name__)
 SELECTIONS = ("all", "true_positive", "false_negative", "false_positive", "true_negative")
 
 
-def select_rows(frame: pd.DataFrame, pred: np.ndarray, target: np.ndarray, kind: str, select: str,
+def select_rows(frame: pd.DataFrame, pred: np.ndarray, target: np.ndarray, task: Task, select: str,
                 threshold: float) -> np.ndarray:
-    """Positions of the rows to explain: all, or a cell of the binary confusion matrix."""
+    """Positions of the rows to explain: all, or a cell of the confusion matrix of a thresholded task."""
     if select not in SELECTIONS:
         raise UserError(f"cam.select must be one of {SELECTIONS}, got '{select}'")
     if select == "all":
         return np.arange(len(frame))
-    if kind != "binary":
-        raise UserError(f"cam.select={select} needs a binary task")
+    if not task.thresholded:
+        raise UserError(f"cam.select={select} needs a binary task; {task.name} is {task.kind}")
     positive, predicted = target == 1, pred >= threshold
     cell = {"true_positive": positive & predicted, "false_negative": positive & ~predicted,
             "false_positive": ~positive & predicted & (target == 0), "true_negative": (target == 0) & ~predicted}
@@ -57,7 +57,7 @@ def cam_command(cfg: DictConfig) -> Path:
     datamodule.setup("test")
     if options.split not in datamodule.datasets:
         raise UserError(f"cam.split={options.split} is empty; choose one of {', '.join(datamodule.datasets)}")
-    module = load_module(cfg.ckpt_path)
+    module = load_checkpoint(cfg.ckpt_path)
     task = module.tasks[options.task] if options.task else next(iter(module.tasks.values()))
     dataset = datamodule.prediction_loader(options.split).dataset
     names = list(options.layers or options.layers_by_backbone.get(module.hparams.backbone["name"], []))
@@ -71,8 +71,8 @@ def cam_command(cfg: DictConfig) -> Path:
         pred = np.concatenate([module.decode(module(b["image"], b["age"], b["sex"]))[task.name]["pred"].numpy()
                                for b in loader])
     target = dataset.targets[task.name]
-    chosen = select_rows(dataset.frame, pred if task.kind != "multiclass" else pred.argmax(1), target, task.kind,
-                         options.select, options.threshold)[: options.max_images]
+    chosen = select_rows(dataset.frame, task.selection_scores(pred), target, task, options.select,
+                         options.threshold)[: options.max_images]
     if not len(chosen):
         raise UserError(f"no image of split {options.split} is {options.select} at cam.threshold={options.threshold}; "
                         "choose another cam.select or cam.threshold")

@@ -13,13 +13,11 @@ import torch.nn as nn
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from radscreen.evaluation.metrics import task_metrics
 from radscreen.models.backbones import create_backbone, pooled_features
 from radscreen.models.fusion import DemographicFusion
 from radscreen.models.heads import make_head
-from radscreen.models.losses import task_loss
 from radscreen.models.transfer import freeze_all_but_last_blocks, frozen_norm_layers, load_backbone_weights
-from radscreen.tasks import IGNORE_INDEX, Task, as_tasks
+from radscreen.tasks import Task, as_tasks
 from radscreen.utils.rng_state import capture_rng_states, restore_rng_states
 
 log = logging.getLogger(__name__)
@@ -59,8 +57,9 @@ class RadscreenModule(pl.LightningModule):
         # file's pickle, so load only checkpoints you trust.
         tasks, backbone, head, fusion, optimizer, scheduler = (
             _plain(v) for v in (tasks, backbone, head, fusion, optimizer, scheduler))
-        self.save_hyperparameters()
         self.tasks: dict[str, Task] = as_tasks(tasks)
+        tasks = {name: task.to_config() for name, task in self.tasks.items()}  # saved as conf/task entries
+        self.save_hyperparameters()
         self.backbone = create_backbone(**dict(backbone))
         fusion = dict(fusion or {})
         age_model = _load_age_model(fusion) if "predicted_age" in fusion.get("inputs", ()) else None
@@ -76,7 +75,7 @@ class RadscreenModule(pl.LightningModule):
         if trainable_blocks is not None:
             freeze_all_but_last_blocks(self.backbone, trainable_blocks)
         self.metrics = nn.ModuleDict({  # keyed "<stage>_metrics": ModuleDict refuses the key "train"
-            f"{stage}_metrics": nn.ModuleDict({name: task_metrics(task).clone(prefix=f"{stage}/{name}_")
+            f"{stage}_metrics": nn.ModuleDict({name: task.metrics().clone(prefix=f"{stage}/{name}_")
                                   for name, task in self.tasks.items()})
             for stage in ("train", "val", *test_splits)
         })
@@ -96,23 +95,12 @@ class RadscreenModule(pl.LightningModule):
 
     def decode(self, outputs: Mapping[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
         """Head outputs → user units: {'pred': years | P(positive) | class probabilities, 'var': years²}."""
-        decoded = {}
-        for name, task in self.tasks.items():
-            out = outputs[name].float()
-            if task.kind == "regression":
-                mean, sd = getattr(self, f"target_stats_{name}")
-                decoded[name] = {"pred": out[:, 0] * sd + mean}
-                if task.loss == "gaussian_nll":
-                    decoded[name]["var"] = out[:, 1].exp() * sd**2
-            elif task.kind == "binary":
-                decoded[name] = {"pred": torch.sigmoid(out[:, 0])}
-            else:
-                decoded[name] = {"pred": torch.softmax(out, dim=1)}
-        return decoded
+        return {name: task.decode(outputs[name].float(), getattr(self, f"target_stats_{name}"))
+                for name, task in self.tasks.items()}
 
     def predict_age(self, images: torch.Tensor) -> torch.Tensor:
         """Predicted age in years from images alone (used when this module is a frozen fusion input)."""
-        name = next((n for n, t in self.tasks.items() if t.kind == "regression"), None)
+        name = next((n for n, t in self.tasks.items() if t.normalised), None)
         if name is None:
             raise ValueError("the fusion age model has no regression task")
         return self.decode(self(images))[name]["pred"]
@@ -127,7 +115,7 @@ class RadscreenModule(pl.LightningModule):
         # one image's shape: Lightning's model summary then shows input/output sizes and the forward FLOPs
         self.example_input_array = torch.zeros(1, *train[0]["image"].shape)
         for name, task in self.tasks.items():
-            if task.kind == "regression":
+            if task.normalised:
                 values = train.targets[name]
                 stats = torch.tensor([np.nanmean(values), max(float(np.nanstd(values)), 1e-3)])
                 getattr(self, f"target_stats_{name}").copy_(stats)
@@ -142,12 +130,6 @@ class RadscreenModule(pl.LightningModule):
         return self
 
     # ------------------------------------------------------------------ steps
-    def _normalised_target(self, name: str, target: torch.Tensor) -> torch.Tensor:
-        if self.tasks[name].kind != "regression":
-            return target
-        mean, sd = getattr(self, f"target_stats_{name}")
-        return (target - mean) / sd
-
     def _shared_step(self, batch: Mapping, stage: str) -> torch.Tensor:
         outputs = self(batch["image"], batch.get("age"), batch.get("sex"))
         decoded = self.decode(outputs)
@@ -155,17 +137,14 @@ class RadscreenModule(pl.LightningModule):
         batch_size = batch["image"].shape[0]
         for name, task in self.tasks.items():
             target = batch["targets"][name]
-            loss = task_loss(task, outputs[name], self._normalised_target(name, target))
+            loss = task.compute_loss(outputs[name], task.head_target(target, getattr(self, f"target_stats_{name}")))
             if loss is None:
                 continue
             total = total + task.weight * loss
             self.log(f"{stage}/{name}_loss", loss, on_step=False, on_epoch=True, batch_size=batch_size,
                      add_dataloader_idx=False)
-            present = target != IGNORE_INDEX if task.kind == "multiclass" else ~torch.isnan(target)
-            preds = decoded[name]["pred"].detach()
-            target = target.long() if task.kind != "regression" else target
             collection = self.metrics[f"{stage}_metrics"][name]
-            collection.update(preds[present], target[present])
+            collection.update(*task.metric_inputs(decoded[name]["pred"].detach(), target))
             self.log_dict(collection, on_step=False, on_epoch=True, batch_size=batch_size,
                           add_dataloader_idx=False)
         self.log(f"{stage}/loss", total, on_step=stage == "train", on_epoch=True, prog_bar=True,

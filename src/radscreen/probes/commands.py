@@ -15,11 +15,10 @@ from radscreen.data.datamodules import ImageDataModule
 from radscreen.data.datasets import CachedImageDataset
 from radscreen.evaluation.sweeps import to_markdown
 from radscreen.manifests.schema import read_manifest
-from radscreen.models.module import load_module
 from radscreen.probes.ablation import removal_analysis, removal_plot, removal_table
 from radscreen.probes.embeddings import embed, join_manifest, load_embeddings, save_embeddings
 from radscreen.probes.probes import cross_validate, infer_target, summarise
-from radscreen.training.run import load_run_config
+from radscreen.runs import load_checkpoint, load_run_config
 from radscreen.utils.tables import check_input_file, write_csv, write_text
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ def embed_command(cfg: DictConfig) -> Path:
         log.warning("%d image(s) could not be preprocessed and have no embedding", int((~present).sum()))
     dataset = CachedImageDataset(manifest[present.to_numpy()], report.directory, {}, data.eval_transform, data.in_chans)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=data.num_workers)
-    ids, features = embed(load_module(cfg.ckpt_path), loader, show_progress=data.show_progress)
+    ids, features = embed(load_checkpoint(cfg.ckpt_path), loader, show_progress=data.show_progress)
     out = Path(cfg.out) if cfg.get("out") else Path(cfg.paths.output_dir) / f"embeddings.{cfg.format}"
     path = save_embeddings(out, ids, features)
     log.info("%d embeddings of dimension %d written to %s", *features.shape, path)

@@ -6,13 +6,15 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from radscreen.errors import UserError
-from radscreen.evaluation.metrics import DEFAULT_MONITOR, metric_names
-from radscreen.tasks import as_tasks
+from radscreen.errors import ConfigError
+from radscreen.tasks import Task, as_tasks
+
+__all__ = ["ConfigError", "check_required_files", "logged_metric_names", "resolve_monitor"]
 
 
-class ConfigError(UserError, ValueError):
-    """A configuration that cannot run; the message says what to set."""
+def metric_names(task: Task, stage: str) -> list[str]:
+    """The metric keys a task logs at a stage, e.g. ['val/age_mae', ...]."""
+    return [f"{stage}/{task.name}_{name}" for name in task.metrics().keys()]
 
 
 def logged_metric_names(cfg: DictConfig, stages: tuple[str, ...] = ("train", "val", "test")) -> list[str]:
@@ -30,7 +32,7 @@ def resolve_monitor(cfg: DictConfig) -> None:
     """Fill monitor / monitor_mode from the first task when unset, then check the metric is really logged."""
     tasks = as_tasks(OmegaConf.to_container(cfg.task, resolve=True))
     first = next(iter(tasks.values()))
-    metric, mode = DEFAULT_MONITOR[first.kind]
+    metric, mode = first.monitor
     with open_dict(cfg):
         if cfg.get("monitor") is None:
             cfg.monitor = f"val/{first.name}_{metric}"

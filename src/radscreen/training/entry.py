@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from radscreen.errors import EXIT_USER_ERROR, UserError
-from radscreen.training.failure import mark_failed
+from radscreen.runs import mark_failed
 from radscreen.utils.console import print_error
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -27,3 +29,22 @@ def print_counts(title: str, taken: int, rejected: Counter, notes: list[str] | N
     console.print(table)
     for note in notes or []:
         console.print(f"[yellow]{escape(note)}", soft_wrap=True)
+
+
+def print_metrics(metrics: dict[str, float], title: str, paths: Mapping[str, str | Path]) -> None:
+    """The end-of-run table, then each path on a line of its own that is never wrapped (copyable)."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in sorted(metrics):
+        if key.startswith(("val/", "test/", "external/")) and not key.endswith("_loss"):
+            table.add_row(key, f"{metrics[key]:.4f}")
+    Console().print(table)
+    print_paths(paths)
+
+
+def print_paths(paths: Mapping[str, str | Path]) -> None:
+    """Each path on a line of its own that is never wrapped (copyable)."""
+    stdout = Console()
+    for label, path in paths.items():
+        stdout.print(f"{label}: {path}", soft_wrap=True, highlight=False, markup=False)

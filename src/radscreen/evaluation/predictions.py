@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -15,21 +14,14 @@ CONTEXT_COLUMNS = ("patient_id", "split", "age_years", "sex", "bmd_class", "coho
 
 def prediction_frame(batches: Sequence[Mapping], frame: pd.DataFrame, tasks: Mapping[str, Task]) -> pd.DataFrame:
     """Rows of `frame` (by image_id) with, per task, `<task>_target`, `<task>_pred` (years, or P(positive)),
-    `<task>_var` (Gaussian NLL variance, years²), or for multiclass `<task>_prob_<class>` and the argmax class."""
+    `<task>_var` (Gaussian NLL variance, years²), or for multiclass `<task>_prob_<class>` and the argmax class:
+    each task's `prediction_columns`."""
     ids = [i for batch in batches for i in batch["image_id"]]
     rows = frame.set_index("image_id").loc[ids]  # manifest rows in prediction order, looked up once
     out = rows[[c for c in CONTEXT_COLUMNS if c in frame.columns]].reset_index()
     for name, task in tasks.items():
         outputs = {k: torch.cat([b["outputs"][name][k] for b in batches]).numpy() for k in batches[0]["outputs"][name]}
-        target = task.encode(rows[task.column]) if task.column in rows.columns else np.full(len(ids), np.nan)
-        if task.kind == "multiclass":
-            out[f"{name}_target"] = pd.Series(target).map(dict(enumerate(task.classes)))
-            for k, cls in enumerate(task.classes):
-                out[f"{name}_prob_{cls}"] = outputs["pred"][:, k]
-            out[f"{name}_pred"] = np.asarray(task.classes, dtype=object)[outputs["pred"].argmax(axis=1)]
-        else:
-            out[f"{name}_target"] = target
-            out[f"{name}_pred"] = outputs["pred"]
-            if "var" in outputs:
-                out[f"{name}_var"] = outputs["var"]
+        target = task.encode_frame(rows)
+        for column, values in task.prediction_columns(target, outputs).items():
+            out[column] = values
     return out

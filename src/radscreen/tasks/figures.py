@@ -1,6 +1,6 @@
-"""Figures of a run (PNG, matplotlib): age scatter and histograms, ROC overall and by sex, confusion matrix at the
-operating threshold, reliability diagram before / after calibration, and error against predicted uncertainty for
-Gaussian NLL."""
+"""Figures the task kinds draw for a report (PNG, matplotlib): age scatter and histograms, ROC overall and by sex,
+confusion matrix at the operating threshold, reliability diagram before / after calibration, and error against
+predicted uncertainty for Gaussian NLL."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
-from radscreen.evaluation.analysis import calibrated_column, decision_column, labelled
-from radscreen.evaluation.scores import calibration_scores
-from radscreen.tasks import Task
+from radscreen.metrics.scores import calibration_scores
+from radscreen.tasks.base import Task
+from radscreen.tasks.columns import calibrated_column, decision_column, labelled
 from radscreen.utils.figures import plt, save_figure
 
 
@@ -72,18 +72,23 @@ def roc(frame: pd.DataFrame, task: Task, path: Path, title: str, by: str | None 
     return save_figure(fig, path)
 
 
-def confusion(frame: pd.DataFrame, task: Task, path: Path, title: str, threshold: float = 0.5) -> Path:
-    """Confusion matrix with counts (thesis Fig. 4.7); a binary task's threshold applies to its calibrated
-    probabilities when the frame has them."""
+def binary_confusion(frame: pd.DataFrame, task: Task, path: Path, title: str, threshold: float = 0.5) -> Path:
+    """Confusion matrix with counts (thesis Fig. 4.7) at `threshold`, applied to the calibrated probabilities
+    when the frame has them."""
     rows = labelled(frame, task)
-    if task.kind == "binary":
-        labels = ["negative", "positive"]
-        truth = rows[f"{task.name}_target"].astype(int)
-        pred = (rows[decision_column(rows, task)] >= threshold).astype(int)
-        matrix = confusion_matrix(truth, pred, labels=[0, 1])
-    else:
-        labels = list(task.classes)
-        matrix = confusion_matrix(rows[f"{task.name}_target"], rows[f"{task.name}_pred"], labels=labels)
+    truth = rows[f"{task.name}_target"].astype(int)
+    pred = (rows[decision_column(rows, task)] >= threshold).astype(int)
+    return _confusion_figure(confusion_matrix(truth, pred, labels=[0, 1]), ["negative", "positive"], path, title)
+
+
+def class_confusion(frame: pd.DataFrame, task: Task, classes: list, path: Path, title: str) -> Path:
+    """Confusion matrix with counts of the predicted (argmax) class against the true one."""
+    rows = labelled(frame, task)
+    matrix = confusion_matrix(rows[f"{task.name}_target"], rows[f"{task.name}_pred"], labels=classes)
+    return _confusion_figure(matrix, classes, path, title)
+
+
+def _confusion_figure(matrix: np.ndarray, labels: list, path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
@@ -114,19 +119,18 @@ def calibration(frame: pd.DataFrame, task: Task, path: Path, title: str, bins: i
     return save_figure(fig, path)
 
 
-def task_figures(frame: pd.DataFrame, task: Task, folder: Path, split: str, threshold: float) -> list[Path]:
-    """Every figure that fits the task kind, for one split."""
-    title = f"{task.name}, {split}"
-    stem = folder / f"{task.name}_{split}"
-    if task.kind == "regression":
-        paths = [age_scatter(frame, task, Path(f"{stem}_scatter.png"), title),
-                 age_histograms(frame, task, Path(f"{stem}_histograms.png"), title)]
-        if f"{task.name}_var" in frame:
-            paths.append(error_vs_uncertainty(frame, task, Path(f"{stem}_uncertainty.png"), title))
-        return paths
-    if task.kind == "binary":
-        return [roc(frame, task, Path(f"{stem}_roc.png"), title),
-                confusion(frame, task, Path(f"{stem}_confusion.png"), f"{title} (threshold {threshold:.3f})",
-                          threshold),
-                calibration(frame, task, Path(f"{stem}_calibration.png"), title)]
-    return [confusion(frame, task, Path(f"{stem}_confusion.png"), title)]
+def label_rocs(frame: pd.DataFrame, task: Task, labels: list[str], path: Path, title: str) -> Path:
+    """One ROC curve per label of a multilabel task (images that have the label; labels with one class skipped)."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for label in labels:
+        known = frame[frame[f"{task.name}_target_{label}"].notna()]
+        y = known[f"{task.name}_target_{label}"].astype(int)
+        if y.nunique() < 2:
+            continue
+        prob = known[f"{task.name}_prob_{label}"]
+        fpr, tpr, _ = roc_curve(y, prob)
+        ax.plot(fpr, tpr, lw=1, label=f"{label} (AUC {roc_auc_score(y, prob):.3f}, n={len(known)})")
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="1 − specificity", ylabel="sensitivity", title=title, aspect="equal")
+    ax.legend(loc="lower right", fontsize=6)
+    return save_figure(fig, path)

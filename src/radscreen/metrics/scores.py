@@ -131,3 +131,25 @@ def uncertainty_scores(target: np.ndarray, pred: np.ndarray, var: np.ndarray) ->
     error = np.abs(np.asarray(pred, float) - np.asarray(target, float))
     corr = float(stats.pearsonr(sd, error)[0]) if len(sd) > 2 and sd.std() > 0 and error.std() > 0 else float("nan")
     return {"mean_sd": float(sd.mean()), "sd_error_corr": corr}
+
+
+def multilabel_scores(target: np.ndarray, probs: np.ndarray, labels: list[str],
+                      threshold: float = 0.5) -> dict[str, float]:
+    """Per-label AUC (`auroc_<label>`, over the images that have that label; NaN when it has one class), their
+    macro mean (`auroc`, over the labels that have an AUC), and macro F1 at `threshold`. target (n, k) holds
+    1 / 0 / NaN (no label), probs (n, k) the predicted probabilities."""
+    target, probs = np.asarray(target, float), np.asarray(probs, float)
+    scores: dict[str, float] = {"n": int((~np.isnan(target)).any(axis=1).sum())}
+    aucs, f1s = [], []
+    for k, label in enumerate(labels):
+        known = ~np.isnan(target[:, k])
+        y, p = target[known, k].astype(int), probs[known, k]
+        auc = float(skm.roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+        scores[f"auroc_{label}"] = auc
+        if not np.isnan(auc):
+            aucs.append(auc)
+        if len(y):
+            f1s.append(float(skm.f1_score(y, (p >= threshold).astype(int), zero_division=0.0)))
+    scores["auroc"] = float(np.mean(aucs)) if aucs else float("nan")
+    scores["f1"] = float(np.mean(f1s)) if f1s else float("nan")
+    return scores

@@ -1,0 +1,1 @@
+"""Scores of predictions against targets: scikit-learn scores on arrays and torchmetrics metrics updated in training."""
