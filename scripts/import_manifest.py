@@ -2,6 +2,8 @@
 """Import a public CXR dataset's metadata into the manifest schema, with a rejects report.
 
     python scripts/import_manifest.py {nih,chexpert,padchest} METADATA_CSV --images-root DIR --out OUT.csv
+    python scripts/import_manifest.py mimic mimic-cxr-2.0.0-metadata.csv --patients patients.csv \
+        --admissions admissions.csv [--chexpert mimic-cxr-2.0.0-chexpert.csv] [--jpg] --images-root DIR --out OUT.csv
 
 With --images-root, every listed image is looked up under DIR (by its listed path or the end of it); images not
 there go to the rejects as 'image file not found'. When no image is taken, the rejects report is written, the
@@ -15,8 +17,9 @@ from collections import Counter
 from pathlib import Path
 
 from radscreen.errors import UserError
+from radscreen.manifests import mimic
 from radscreen.manifests.build import NoImagesError, default_rejects_path
-from radscreen.manifests.importers import ADAPTERS, import_metadata, nothing_imported_message
+from radscreen.manifests.importers import ADAPTERS, nothing_imported_message
 from radscreen.manifests.pseudonym import SALT_ENV, resolve_salt
 from radscreen.manifests.scan import check_folder, filter_by_values
 from radscreen.manifests.schema import write_image_root
@@ -27,7 +30,7 @@ from radscreen.utils.tables import check_output_path, write_csv
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", choices=sorted(ADAPTERS))
+    parser.add_argument("dataset", choices=sorted([*ADAPTERS, mimic.DATASET]))
     parser.add_argument("metadata_csv", type=Path)
     parser.add_argument("--images-root", type=Path, help="folder holding the images; files are checked")
     parser.add_argument("--out", type=Path, required=True)
@@ -37,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--view", nargs="*", help="accepted views, e.g. PA (default: all)")
     parser.add_argument("--age-min", type=float)
     parser.add_argument("--age-max", type=float)
+    mimic.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -56,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     out, rejects_path = check_outputs(args)
     if args.images_root is not None:
         check_folder(args.images_root, "images root")
-    manifest, rejects = import_metadata(
-        args.dataset, args.metadata_csv, salt=salt, images_root=args.images_root,
+    manifest, rejects = mimic.importer(args)(
+        args.metadata_csv, salt=salt, images_root=args.images_root,
         views=filter_by_values(args.view), age_min=args.age_min, age_max=args.age_max,
         **({"cohort": args.cohort} if args.cohort else {}),
     )
