@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Embeddings of every image of a manifest: python scripts/embed.py ckpt_path=CKPT data.manifest=M [out=...]."""
+"""Embeddings of every image of a manifest: python scripts/embed.py ckpt_path=CKPT | model=timm:NAME data.manifest=M."""
 
 from pathlib import Path
 
@@ -21,6 +21,10 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    import sys
+
+    from radscreen.probes.pretrained import model_argument
     from radscreen.training.entry import run_hydra
 
+    sys.argv = model_argument(sys.argv)
     run_hydra(main, Path(__file__).resolve().parents[1] / "conf")
