@@ -80,7 +80,9 @@ def probe_command(cfg: DictConfig) -> dict[str, pd.DataFrame]:
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     folds = []
-    for column in cfg.targets:
+    targets = list(cfg.targets) + ([cfg.reference] if cfg.get("reference") and cfg.reference not in cfg.targets
+                                   else [])
+    for column in targets:
         target = infer_target(frame, column, bins.get(column))
         for probe in cfg.probes:
             if target.kind == "continuous" and probe != "linear":
