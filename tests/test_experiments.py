@@ -4,16 +4,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import timm
 import torch
 
 from radscreen.jobs import train
+from radscreen.manifests.importers import CHEXPERT_FINDINGS
 from radscreen.training.checks import ConfigError
 
 from hydra_helpers import ROOT, compose_train, tiny_overrides
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+CHEXPERT_COLUMNS = [c.lower().replace(" ", "_") for c in CHEXPERT_FINDINGS]
+
+
+@pytest.fixture(scope="module")
+def mimic_cohort(cohort) -> Path:
+    """The synthetic cohort with the columns `import_manifest.py mimic` adds (seeded random values, some missing)."""
+    manifest = pd.read_csv(cohort)
+    rng = np.random.default_rng(7)
+    race = rng.choice(["White", "Black", "Asian", "Hispanic/Latino", "Other", None], len(manifest))
+    manifest["race"], manifest["race_raw"] = race, [None if r is None else r.upper() for r in race]
+    manifest["insurance"] = rng.choice(["Medicare", "Medicaid", "Other", None], len(manifest))
+    manifest["mortality_1y"] = rng.integers(0, 2, len(manifest))
+    for finding in CHEXPERT_COLUMNS:  # 1 / 0 / -1 (uncertain) / not mentioned, as the importers write them
+        manifest[finding] = rng.choice([1.0, 0.0, -1.0, np.nan], len(manifest))
+    path = cohort.with_name("mimic.csv")  # beside the cohort's manifest: the same image folder
+    manifest.to_csv(path, index=False)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +55,14 @@ def test_experiment_list_is_complete():
                 "osteo_transfer_imagenet", "osteo_transfer_subgroup", "osteo_transfer_age", "osteo_transfer_sex",
                 "osteo_transfer_age40", "osteo_fusion_age", "osteo_fusion_sex", "osteo_fusion_both",
                 "osteo_fusion_predage", "osteo_stress_matched", "ct_age_resnet18_gnll",
-                "ct_age_r3d18_gnll_3d"}
+                "ct_age_r3d18_gnll_3d", "mimic_mortality", "mimic_gender", "mimic_race", "mimic_race_white_black",
+                "mimic_insurance", "chexpert_findings"}
     assert expected <= set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_experiment_fast_dev_run(experiment, cohort, ct_cohort, cache_root, upstream, tmp_path):
-    manifest = ct_cohort if experiment.startswith("ct_") else cohort
+def test_experiment_fast_dev_run(experiment, cohort, ct_cohort, mimic_cohort, cache_root, upstream, tmp_path):
+    manifest = {"ct": ct_cohort, "mimic": mimic_cohort, "chexpert": mimic_cohort}.get(experiment.split("_")[0], cohort)
     overrides = [f"experiment={experiment}", *tiny_overrides(manifest, tmp_path, cache_root),
                  "trainer.fast_dev_run=true", "trainer.precision=bf16-mixed",
                  *(f"upstream.{k}={upstream['age']}" for k in ("age", "age40", "sex", "subgroup")),
@@ -60,6 +81,40 @@ def test_experiment_fast_dev_run(experiment, cohort, ct_cohort, cache_root, upst
     metrics = train(cfg)
     assert any(k.startswith("train/") for k in metrics), metrics
     assert (tmp_path / "out" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e.startswith("mimic_")])
+def test_mimic_experiments_share_the_study_protocol(experiment, tmp_path):
+    cfg = compose_train([f"experiment={experiment}"], tmp_path)
+    assert (cfg.backbone.name, cfg.backbone.weights, cfg.data.image_size, cfg.data.in_chans) == (
+        "densenet121", "imagenet", 224, 3)
+    assert cfg.data.manifest.endswith("data_manifests/mimic.csv") and cfg.model.trainable_blocks is None
+    (task,) = cfg.task.values()
+    expected = {"mimic_mortality": ("mortality_1y", "BinaryTask", [1]), "mimic_gender": ("sex", "BinaryTask", ["F"]),
+                "mimic_race": ("race", "MulticlassTask", []),
+                "mimic_race_white_black": ("race", "BinaryTask", ["Black"]),
+                "mimic_insurance": ("insurance", "MulticlassTask", [])}[experiment]
+    assert (task.column, task._target_.rsplit(".", 1)[-1], list(task.get("positive", []))) == expected
+    if experiment == "mimic_race":
+        assert list(task.classes) == ["White", "Black", "Asian", "Hispanic/Latino", "Other"]
+    if experiment == "mimic_race_white_black":
+        assert list(task.negative) == ["White"] and list(cfg.data.split.filters.race) == ["White", "Black"]
+
+
+def test_mimic_race_trains_and_scores_the_five_groups(mimic_cohort, cache_root, upstream, tmp_path):
+    """One epoch of the multiclass race model on the phantom MIMIC manifest: every labelled test image is scored."""
+    cfg = compose_train(["experiment=mimic_race", *tiny_overrides(mimic_cohort, tmp_path, cache_root),
+                         "trainer.max_epochs=1", f"upstream.imagenet={upstream['imagenet']}"], tmp_path / "out")
+    metrics = train(cfg)
+    assert "test/race_loss" in metrics, sorted(metrics)
+    predictions = pd.read_csv(tmp_path / "out" / "predictions_test.csv")
+    manifest = pd.read_csv(mimic_cohort).set_index("image_id")
+    groups = ["White", "Black", "Asian", "Hispanic/Latino", "Other"]
+    assert set(predictions["race_pred"]) <= set(groups)
+    probabilities = predictions[[f"race_prob_{g}" for g in groups]].sum(axis=1)
+    assert np.allclose(probabilities, 1.0, atol=1e-5)
+    labelled = predictions.dropna(subset=["race_target"])
+    assert len(labelled) and labelled["race_target"].tolist() == manifest.loc[labelled["image_id"], "race"].tolist()
 
 
 def test_transfer_experiment_without_upstream_fails_clearly(cohort, cache_root, tmp_path):
@@ -96,3 +151,11 @@ def test_imagenet_hub_download_offline_fails_in_one_line(monkeypatch, tmp_path):
         create_backbone("test_resnet", weights="imagenet")
     with pytest.raises(UserError, match="backbone.weights_file /nowhere.pth does not exist"):
         create_backbone("test_resnet", weights="imagenet", weights_file="/nowhere.pth")
+
+
+def test_chexpert_findings_reads_the_importers_columns(tmp_path):
+    """The findings task reads exactly the 14 columns the MIMIC and CheXpert importers write."""
+    cfg = compose_train(["experiment=chexpert_findings"], tmp_path)
+    (task,) = cfg.task.values()
+    assert task._target_ == "radscreen.tasks.MultilabelTask" and list(task.columns) == CHEXPERT_COLUMNS
+    assert len(CHEXPERT_COLUMNS) == 14 and task.uncertain == "ignore"

@@ -81,11 +81,17 @@ def test_removing_top_dimensions_drops_the_audited_attribute_only():
     frame, features = synthetic()
     results = removal_analysis(infer_target(frame, "sex"), frame, features, infer_target(frame, "age_years"),
                                probe="logistic", percentages=[0, 5], k=5, seed=TEST_SEED)
-    mean = results.groupby(["task", "removed"])["value"].mean()
-    assert mean[("sex", 0)] > 0.97 and mean[("sex", 5)] < 0.65  # 4 of 64 dims hold sex
-    assert mean[("age_years", 5)] == pytest.approx(mean[("age_years", 0)], abs=0.03)  # reference untouched
+    mean = results.groupby(["task", "metric", "removed"])["value"].mean()
+    assert mean[("sex", "roc_auc", 0)] > 0.97 and mean[("sex", "roc_auc", 5)] < 0.65  # 4 of 64 dims hold sex
+    assert mean[("sex", "f1", 0)] > 0.9 and mean[("sex", "f1", 5)] < 0.65
+    assert mean[("age_years", "r2", 5)] == pytest.approx(mean[("age_years", "r2", 0)], abs=0.03)  # untouched
     table = removal_table(results)
-    assert list(table.columns) == ["task", "metric", "0 %", "5 %"]
+    assert list(table.columns) == ["task", "role", "metric", "0 %", "5 %"]
+    assert table[["task", "role", "metric"]].values.tolist() == [
+        ["sex", "audited", "roc_auc"], ["sex", "audited", "f1"], ["age_years", "reference", "rmse"],
+        ["age_years", "reference", "mae"], ["age_years", "reference", "r2"]]
+    f1 = results[(results["metric"] == "f1") & (results["removed"] == 5)]["value"]
+    assert table.loc[1, "5 %"] == f"{f1.mean():.3f} ± {f1.std(ddof=1):.3f}"  # mean ± SD over the 5 folds
 
 
 def test_fold_summaries_show_the_mean_alone_when_one_fold_scored_and_never_nan():
@@ -104,7 +110,7 @@ def test_redundant_encoding_survives_removal():
     frame, features = synthetic(redundant=True)
     results = removal_analysis(infer_target(frame, "sex"), frame, features, probe="logistic",
                                percentages=[0, 50], k=5, mode="zero", seed=TEST_SEED)
-    mean = results.groupby("removed")["value"].mean()
+    mean = results[results["metric"] == "roc_auc"].groupby("removed")["value"].mean()
     assert mean[0] > 0.95 and mean[0] - mean[50] < 0.05  # the seed papers' finding
 
 
@@ -118,3 +124,29 @@ def test_embeddings_files_round_trip_and_join(tmp_path):
     rows, matched = join_manifest(ids[::-1], loaded[::-1], shuffled.iloc[:30])
     for i, image_id in enumerate(rows["image_id"]):
         assert np.array_equal(matched[i], features[int(image_id[1:])])
+
+
+def test_probe_command_reference_task_in_both_tables(tmp_path):
+    """probe.py's tables: F1 beside ROC-AUC, the reference task probed and re-evaluated after each removal."""
+    from radscreen.probes.commands import probe_command
+
+    from hydra_helpers import compose_config
+
+    frame, features = synthetic(n_patients=150, dims=32)
+    frame["path"] = frame["image_id"] + ".png"
+    frame.to_csv(tmp_path / "manifest.csv", index=False)
+    save_embeddings(tmp_path / "emb.parquet", frame["image_id"].tolist(), features)
+    cfg = compose_config("probe", [f"embeddings={tmp_path / 'emb.parquet'}", f"manifest={tmp_path / 'manifest.csv'}",
+                                   "targets=[sex]", "reference=bmd_class", "probes=[linear]", "folds=3",
+                                   "removal.audited=sex", f"hydra.run.dir={tmp_path}/run"], tmp_path / "out")
+    assert list(cfg.removal.percentages) == [0, 1, 5, 10, 20, 50]
+    results = probe_command(cfg)
+    summary = results["summary"]
+    assert summary["target"].tolist() == ["sex", "bmd_class"] and {"roc_auc", "f1"} <= set(summary.columns)
+    assert all(" ± " in cell for cell in summary["f1"])
+    removal = results["removal"]
+    assert removal[["task", "role", "metric"]].values.tolist() == [
+        ["sex", "audited", "roc_auc"], ["sex", "audited", "f1"],
+        ["bmd_class", "reference", "roc_auc"], ["bmd_class", "reference", "f1"]]
+    assert list(removal.columns[3:]) == ["0 %", "1 %", "5 %", "10 %", "20 %", "50 %"]
+    assert (tmp_path / "out" / "removal.md").read_text().count("±") == 24

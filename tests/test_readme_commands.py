@@ -1,10 +1,11 @@
 """Every command block of README.md runs as written, in order, so the README and the code cannot drift apart.
 
 The README states the substitutions (under "Your own data"): its /data/... folders become small phantom cohorts
-made here from the synthetic chest CT, `<time>` the newest run, RUN / AGE_RUN / RUN_A / RUN_B runs made by the
-commands before them; `trainer=gpu` becomes `trainer=cpu`, the sweep's image sizes shrink, and the commands that
-train or load a checkpoint get tiny settings. The workspace stands in for the project root after `make demo`
-($PROJECT_ROOT): its data_manifests/demo.csv is built from the /data/site_a phantoms as `make demo` builds it.
+made here from the synthetic chest CT (/data/mimic in MIMIC-CXR's layout), `<time>` the newest run, RUN / AGE_RUN /
+RUN_A / RUN_B runs made by the commands before them; `trainer=gpu` becomes `trainer=cpu`, the sweep's image sizes
+shrink, and the commands that train or load a checkpoint get tiny settings. The workspace stands in for the project
+root after `make demo` ($PROJECT_ROOT): its data_manifests/demo.csv is built from the /data/site_a phantoms as
+`make demo` builds it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import pytest
 from hydra_helpers import ROOT
 
 README = ROOT / "README.md"
-TRAIN_TINY = ["backbone=test_resnet", "data.num_workers=0", "data.show_progress=false", "data.batch_size=16",
-              "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "report.n_boot=20"]
+TRAIN_TINY = ["backbone=test_resnet", "backbone.weights=none", "data.num_workers=0", "data.show_progress=false",
+              "data.batch_size=16", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "report.n_boot=20"]
 TINY = {  # script → settings appended (the README names them)
     "train.py": TRAIN_TINY,
     "eval.py": ["report.n_boot=20", "data.num_workers=0", "data.show_progress=false"],
@@ -107,6 +108,61 @@ def make_phantoms(out: Path, n: int, seed: int, ct_dir: Path, *extra: str) -> Pa
     return out
 
 
+def make_mimic(out: Path, n: int, seed: int, ct_dir: Path) -> Path:
+    """Phantom radiographs in MIMIC-CXR's folder layout (files/pXX/p<subject>/s<study>/<dicom>.dcm, two studies per
+    subject) with the four CSVs in MIMIC-CXR 2.0.0 / MIMIC-IV hosp columns and seeded values."""
+    import shutil
+
+    import numpy as np
+
+    from radscreen.manifests.importers import CHEXPERT_FINDINGS
+    from radscreen.phantoms.cxr import make_cohort
+
+    source = out / "phantoms"
+    make_cohort(source, n=n, seed=seed, size=64, n_broken_each=0, ct_dir=ct_dir, show_progress=False)
+    rng = np.random.default_rng(seed)
+    metadata, labels = [], []
+    dicoms = sorted((source / "dicom").rglob("*.dcm"))
+    for i, dicom in enumerate(dicoms):
+        subject, study, day = 10_000_000 + 37 * (i // 2), 50_000_000 + i, pd.Timestamp("2150-01-01") + pd.Timedelta(
+            days=int(rng.integers(0, 3000)))
+        target = out / "files" / f"p{str(subject)[:2]}" / f"p{subject}" / f"s{study}" / f"{dicom.stem}-{i:04d}.dcm"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(dicom, target)
+        metadata.append({"dicom_id": target.stem, "subject_id": subject, "study_id": study,
+                         "PerformedProcedureStepDescription": "CHEST (PA AND LAT)", "ViewPosition": "PA",
+                         "Rows": 64, "Columns": 64, "StudyDate": day.strftime("%Y%m%d"), "StudyTime": 101500.0,
+                         "ProcedureCodeSequence_CodeMeaning": "CHEST (PA AND LAT)",
+                         "ViewCodeSequence_CodeMeaning": "postero-anterior",
+                         "PatientOrientationCodeSequence_CodeMeaning": "Erect"})
+        labels.append({"subject_id": subject, "study_id": study,
+                       **{f: rng.choice([1.0, 0.0, -1.0, np.nan]) for f in CHEXPERT_FINDINGS}})
+    metadata = pd.DataFrame(metadata)
+    first = metadata.groupby("subject_id")["StudyDate"].min()
+    subjects = first.index.to_numpy()
+    dies = rng.random(len(subjects)) < 0.5
+    dod = pd.to_datetime(first.astype(str)) + pd.to_timedelta(rng.integers(0, 700, len(subjects)), unit="D")
+    pd.DataFrame({"subject_id": subjects, "gender": rng.choice(["M", "F"], len(subjects)),
+                  "anchor_age": rng.integers(20, 85, len(subjects)), "anchor_year": 2150,
+                  "anchor_year_group": "2014 - 2016", "dod": dod.dt.strftime("%Y-%m-%d").where(dies).to_numpy(),
+                  }).to_csv(out / "patients.csv", index=False)
+    admit = pd.to_datetime(first.astype(str)).to_numpy()
+    pd.DataFrame({"subject_id": subjects, "hadm_id": 20_000_000 + np.arange(len(subjects)), "admittime": admit,
+                  "dischtime": admit + np.timedelta64(3, "D"), "deathtime": "", "admission_type": "EW EMER.",
+                  "admit_provider_id": "P874LG", "admission_location": "EMERGENCY ROOM",
+                  "discharge_location": "HOME",
+                  "insurance": rng.choice(["Medicare", "Medicaid", "Other"], len(subjects)), "language": "ENGLISH",
+                  "marital_status": "MARRIED",
+                  "race": rng.choice(["WHITE", "BLACK/AFRICAN AMERICAN", "ASIAN - CHINESE", "HISPANIC OR LATINO",
+                                      "OTHER", "UNKNOWN"], len(subjects)),
+                  "edregtime": "", "edouttime": "", "hospital_expire_flag": 0}).to_csv(out / "admissions.csv",
+                                                                                       index=False)
+    metadata.to_csv(out / "mimic-cxr-2.0.0-metadata.csv", index=False)
+    pd.DataFrame(labels).to_csv(out / "mimic-cxr-2.0.0-chexpert.csv", index=False)
+    shutil.rmtree(source)
+    return out
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, synthetic_ct_dir) -> Workspace:
     """A project root as `make demo` leaves it (demo manifest and phantoms) plus the README's /data folders."""
@@ -123,7 +179,9 @@ def workspace(tmp_path_factory, synthetic_ct_dir) -> Workspace:
         done = subprocess.run([sys.executable, str(ROOT / command[0]), *command[1:]], cwd=root, env=env,
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
-    return Workspace(root, {"/data/site_a": site_a, "/data/site_b": site_b, "/data/ct_series": ct / "volumes"})
+    mimic = make_mimic(root / "mimic", 60, 3, synthetic_ct_dir)
+    return Workspace(root, {"/data/site_a": site_a, "/data/site_b": site_b, "/data/ct_series": ct / "volumes",
+                            "/data/mimic": mimic})
 
 
 def test_the_readme_starts_with_the_two_setup_commands():
@@ -167,6 +225,10 @@ def test_every_readme_command_runs_as_written(workspace):
     assert len(pd.read_csv(root / "site_b_predictions.csv")) and (root / "site_b_manifest_cam").is_dir()
     assert (root / "osteo.onnx").is_file() and (root / "osteo.onnx.json").is_file()
     assert (root / "osteo.torchscript.pt").is_file()
+    mimic = pd.read_csv(root / "data_manifests" / "mimic.csv")
+    assert len(mimic) == 60 and mimic["split"].notna().all() and set(mimic["mortality_1y"]) == {0, 1}
+    compared = newest(root / "logs" / "mimic_mortality" / "multiruns") / "0" / "cam" / "comparison"
+    assert pd.read_csv(compared / "similarity.csv")["map_a"].tolist()[:3] == ["mortality"] * 3
     folds = newest(root / "logs" / "ct_age_resnet18_gnll" / "multiruns")
     assert len([p for p in folds.iterdir() if (p / "metrics.json").is_file()]) == 5
     assert not list(ROOT.glob("comparison")), "nothing is written into the checkout"

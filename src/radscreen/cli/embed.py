@@ -1,7 +1,9 @@
 """radscreen-embed (python scripts/embed.py in a checkout): embeddings of every image of a manifest, ckpt_path=CKPT
-data.manifest=M [out=...]."""
+or model=timm:NAME | open_clip:NAME | torchxrayvision:WEIGHTS, data.manifest=M [out=...]."""
 
 from __future__ import annotations
+
+import sys
 
 from omegaconf import DictConfig
 
@@ -16,5 +18,9 @@ def job(cfg: DictConfig) -> None:
 
 
 def run() -> None:
-    """Entry point of radscreen-embed."""
+    """Entry point of radscreen-embed. `model=lib:NAME` is read as the config key `encoder` (Hydra would take
+    `model=` for the conf/model/ group)."""
+    from radscreen.probes.pretrained import model_argument
+
+    sys.argv = model_argument(sys.argv)
     run_hydra_command(job, "embed")

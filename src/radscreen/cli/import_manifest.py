@@ -1,6 +1,8 @@
 """Import a public CXR dataset's metadata into the manifest schema, with a rejects report.
 
     radscreen-import-manifest DATASET METADATA_CSV --images-root DIR --out OUT.csv
+    radscreen-import-manifest mimic mimic-cxr-2.0.0-metadata.csv --patients patients.csv \
+        --admissions admissions.csv [--chexpert mimic-cxr-2.0.0-chexpert.csv] [--jpg] --images-root DIR --out OUT.csv
 
 DATASET is one of the subcommands `--help` lists (nih, chexpert, padchest, ...); `DATASET --help` gives its options.
 
@@ -20,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from radscreen.errors import UserError
+from radscreen.manifests import mimic
 from radscreen.manifests.build import NoImagesError, default_rejects_path
 from radscreen.manifests.importers import ADAPTERS, DATASET_NAMES, import_metadata, nothing_imported_message
 from radscreen.manifests.pseudonym import SALT_ENV, resolve_salt
@@ -45,9 +48,16 @@ def read_listed(args: argparse.Namespace, options: dict) -> tuple[pd.DataFrame, 
     return import_metadata(args.dataset, args.metadata_csv, **options)
 
 
+def read_mimic(args: argparse.Namespace, options: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """MIMIC-CXR's metadata CSV joined with MIMIC-IV's patients / admissions tables (radscreen.manifests.mimic)."""
+    return mimic.importer(args)(args.metadata_csv, **options)
+
+
 # The subcommands. A dataset that needs more than its metadata CSV is one entry here, with its options and reader.
 DATASETS: dict[str, Dataset] = {
-    name: Dataset(f"{DATASET_NAMES.get(name, name)} metadata CSV", read_listed) for name in ADAPTERS
+    **{name: Dataset(f"{DATASET_NAMES.get(name, name)} metadata CSV", read_listed) for name in ADAPTERS},
+    mimic.DATASET: Dataset("MIMIC-CXR metadata CSV with MIMIC-IV hosp patients.csv and admissions.csv", read_mimic,
+                           mimic.add_arguments),
 }
 
 

@@ -28,6 +28,7 @@ MISSING_PATH = "missing image path"
 NOT_FOUND = "image file not found"
 AMBIGUOUS = "ambiguous image path (several files match)"
 DUPLICATE = "duplicate image (same file as an earlier row)"
+ADAPTER_REASON = "reject_reason"  # optional canonical column: why the adapter already rejects a row (linked tables)
 DATASET_NAMES = {"nih": "NIH ChestX-ray14", "chexpert": "CheXpert", "padchest": "PadChest"}
 
 
@@ -200,7 +201,8 @@ def finish_import(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate and pseudonymise a canonical frame (rows in CSV order); return (manifest, rejects with path, reason
     and the CSV line). The first reason that applies wins, the file check first; of rows that pass every check
-    and name the same file, the first is kept and the others are rejected as duplicates."""
+    and name the same file, the first is kept and the others are rejected as duplicates. An adapter's own reasons
+    (column ADAPTER_REASON, e.g. a subject missing from a linked table) come right after the file check."""
     df = canonical.reset_index(drop=True)
     df["path"] = df["path"].astype("string").str.strip().replace("", pd.NA)
     df["sex"] = _map_unique(df["sex"].astype("string"), labels.normalise_sex)
@@ -217,6 +219,10 @@ def finish_import(
         for text in (AMBIGUOUS, NOT_FOUND):
             reject(not_found.eq(text), text)
         df["path"] = resolved.fillna(df["path"])
+    if ADAPTER_REASON in df:
+        found = df.pop(ADAPTER_REASON).astype("string")
+        first = found.notna() & reason.isna()
+        reason[first] = found[first]
     reject(df["raw_patient"].isna() | df["raw_patient"].str.strip().eq(""), "missing patient id")
     age_sex = labels.age_sex_rejects(age, df["sex"], age_min, age_max)
     out_of_range = age_sex.pop(labels.AGE_OUT_OF_RANGE)

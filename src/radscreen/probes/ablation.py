@@ -16,6 +16,7 @@ from radscreen.manifests.splits import patient_folds
 from radscreen.probes.probes import MLPProbe, Target, fold_scores, make_probe, prepared
 
 REMOVAL_PERCENTAGES = (0, 1, 5, 10, 20, 50)
+MAIN_METRICS = ("roc_auc", "r2")  # drawn in the removal plot (the table has every metric)
 
 
 def _as_torch(model) -> torch.nn.Module:
@@ -42,15 +43,12 @@ def gradient_ranking(model, x: np.ndarray) -> np.ndarray:
     return np.argsort(-importance, kind="stable")
 
 
-def _main_metric(target: Target) -> str:
-    return "r2" if target.kind == "continuous" else "roc_auc"
-
-
 def removal_analysis(audited: Target, frame: pd.DataFrame, features: np.ndarray, reference: Target | None = None,
                      probe: str = "linear", percentages: Sequence[float] = REMOVAL_PERCENTAGES, k: int = 10,
                      mode: str = "drop", seed: int = 0, mlp: dict | None = None) -> pd.DataFrame:
     """Per fold and removal percentage, the scores of the audited attribute and of the reference task after
-    removing the audited probe's top-ranked dimensions (ranked on the fold's training patients only).
+    removing the audited probe's top-ranked dimensions (ranked on the fold's training patients only): one row per
+    metric of `fold_scores` (ROC-AUC and macro F1; R², MAE and RMSE for a continuous target).
 
     mode 'drop' deletes the columns, 'zero' sets them to their training mean (0 after standardisation).
     """
@@ -82,15 +80,17 @@ def removal_analysis(audited: Target, frame: pd.DataFrame, features: np.ndarray,
             for target, values in targets:
                 kind = probe if target.kind == "categorical" else "linear"
                 model = make_probe(kind, target, seed, mlp).fit(a, values[train])
-                score = fold_scores(target, values[test], model, b)[_main_metric(target)]
-                rows.append({"task": target.label, "role": "audited" if target is audited else "reference",
-                             "metric": _main_metric(target), "removed": percent, "fold": fold, "value": score})
+                role = "audited" if target is audited else "reference"
+                for metric, score in fold_scores(target, values[test], model, b).items():
+                    rows.append({"task": target.label, "role": role, "metric": metric, "removed": percent,
+                                 "fold": fold, "value": score})
     return pd.DataFrame(rows)
 
 
 def removal_table(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per task, one column per removal percentage: mean ± SD over folds (the seed papers' table)."""
-    stats = results.groupby(["task", "metric", "removed"], sort=False)["value"].agg(["mean", "std"])
+    """One row per task and metric (the audited attribute first, then the reference task; F1 beside ROC-AUC), one
+    column per removal percentage: mean ± SD over folds (the seed papers' table)."""
+    stats = results.groupby(["task", "role", "metric", "removed"], sort=False)["value"].agg(["mean", "std"])
     cells = [mean_sd_text(m, s) for m, s in zip(stats["mean"], stats["std"])]
     table = pd.Series(cells, index=stats.index).unstack("removed")
     table.columns = [f"{c:g} %" for c in table.columns]
@@ -102,7 +102,7 @@ def removal_plot(results: pd.DataFrame, path: str | Path) -> Path:
     from radscreen.utils.figures import plt, save_figure
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for (task, metric), part in results.groupby(["task", "metric"], sort=False):
+    for (task, metric), part in results[results["metric"].isin(MAIN_METRICS)].groupby(["task", "metric"], sort=False):
         stats = part.groupby("removed")["value"].agg(["mean", "std"])
         ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=3, label=f"{task} ({metric})")
     ax.set(xlabel="dimensions removed (%)", ylabel="score", title="Feature removal by input-gradient rank")
