@@ -100,7 +100,8 @@ def test_fold_summaries_show_the_mean_alone_when_one_fold_scored_and_never_nan()
     summary = summarise(folds).iloc[0]
     assert summary["roc_auc"] == "0.800" and summary["r2"] == "–"
     assert summary["f1"] == f"0.600 ± {np.std([0.5, 0.7], ddof=1):.3f}"
-    results = pd.DataFrame({"task": "sex", "metric": "roc_auc", "removed": [0, 0, 5, 5], "fold": [0, 1, 0, 1],
+    results = pd.DataFrame({"task": "sex", "role": "audited", "metric": "roc_auc", "removed": [0, 0, 5, 5],
+                            "fold": [0, 1, 0, 1],
                             "value": [0.9, 0.7, 0.6, np.nan]})
     table = removal_table(results).iloc[0]
     assert table["0 %"] == f"0.800 ± {np.std([0.9, 0.7], ddof=1):.3f}" and table["5 %"] == "0.600"

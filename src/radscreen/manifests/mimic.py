@@ -29,7 +29,6 @@ from radscreen.manifests.importers import (
     CHEXPERT_FINDINGS,
     _map_unique,
     finish_import,
-    import_metadata,
 )
 from radscreen.utils.tables import read_table
 
@@ -198,15 +197,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def importer(args: argparse.Namespace) -> Callable[..., tuple[pd.DataFrame, pd.DataFrame]]:
-    """The import function for args.dataset, called with (metadata_csv, **options); UserError for mimic options
-    given to another dataset or mimic without its two MIMIC-IV tables."""
-    mimic_options = {"--patients": args.patients, "--admissions": args.admissions, "--chexpert": args.chexpert,
-                     "--jpg": args.jpg or None}
-    if args.dataset != DATASET:
-        given = [flag for flag, value in mimic_options.items() if value is not None]
-        if given:
-            raise UserError(f"{', '.join(given)}: only for the mimic dataset")
-        return partial(import_metadata, args.dataset)
+    """The import function of `import-manifest mimic`, called with (metadata_csv, **options); UserError when one of
+    the two MIMIC-IV tables is not given."""
+    mimic_options = {"--patients": args.patients, "--admissions": args.admissions}
     missing = [flag for flag in ("--patients", "--admissions") if mimic_options[flag] is None]
     if missing:
         raise UserError(f"mimic needs {' and '.join(missing)} (MIMIC-IV hosp patients.csv / admissions.csv)")
