@@ -9,9 +9,14 @@ import pandas as pd
 import pytest
 import timm
 import torch
+import torchvision
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
+from radscreen.errors import UserError
 from radscreen.jobs import train
 from radscreen.manifests.importers import CHEXPERT_FINDINGS
+from radscreen.models.backbones import create_backbone
 from radscreen.training.checks import ConfigError
 
 from hydra_helpers import ROOT, compose_train, tiny_overrides
@@ -34,6 +39,8 @@ def mimic_cohort(cohort) -> Path:
     path = cohort.with_name("mimic.csv")  # beside the cohort's manifest: the same image folder
     manifest.to_csv(path, index=False)
     return path
+THESIS_SIZES = {"224_b100": (224, 100), "224_b20": (224, 20), "512_b20": (512, 20), "512_b4": (512, 4),
+                "1024_b4": (1024, 4)}
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +122,77 @@ def test_mimic_race_trains_and_scores_the_five_groups(mimic_cohort, cache_root, 
     assert np.allclose(probabilities, 1.0, atol=1e-5)
     labelled = predictions.dropna(subset=["race_target"])
     assert len(labelled) and labelled["race_target"].tolist() == manifest.loc[labelled["image_id"], "race"].tolist()
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_resolves_and_builds_its_data_module(experiment, tmp_path):
+    cfg = compose_train([f"experiment={experiment}"], tmp_path)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert resolved["run_name"] == experiment
+    data = instantiate(cfg.data)
+    assert data.preprocess.image_size == cfg.data.image_size and data.batch_size == cfg.data.batch_size
+    kind = "ct" if experiment.startswith("ct_") else "cxr"
+    assert data.preprocess.describe()["kind"] == kind
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_each_experiment_keeps_its_studys_protocol(experiment, tmp_path):
+    """What experiment/<study>/_base.yaml gives every experiment of the study (unless the experiment says otherwise)."""
+    cfg = compose_train([f"experiment={experiment}"], tmp_path)
+    split = cfg.data.split
+    if experiment.startswith(("mimic_", "chexpert_")):
+        return  # the MIMIC study's protocol: test_mimic_experiments_share_the_study_protocol
+    if experiment.startswith("osteo_"):
+        assert (cfg.backbone.name, cfg.head.kind, cfg.head.hidden) == ("inception_v3", "mlp", [256, 64])
+        assert list(cfg.task) == ["osteo"] and cfg.task.osteo.column == "bmd_class"
+        by_sex = experiment in ("osteo_female", "osteo_male")
+        assert list(split.balance_by) == list(split.stratify) == (["bmd_class"] if by_sex else ["bmd_class", "sex"])
+    elif experiment.startswith("ct_"):
+        assert (cfg.data.preprocess._target_, list(cfg.task), cfg.task.age.loss) == (
+            "radscreen.preprocess.ct.CTPreprocess", ["age"], "gaussian_nll")
+        assert (split.folds, list(split.fractions)) == (5, [0.8, 0.0, 0.2])
+    else:
+        study = "sex" if "sex" in experiment else "age"
+        assert list(cfg.task) == [study] and list(split.stratify) == ["sex"] and list(split.balance_by) == []
+    if not experiment.startswith("ct_"):
+        assert (cfg.data.image_size, cfg.data.batch_size) == (512, 20)  # the thesis's size and batch
+
+
+@pytest.mark.parametrize("experiment", ["age_densenet169", "ct_age_r3d18_gnll_3d"])
+@pytest.mark.parametrize("size", sorted(THESIS_SIZES))
+def test_size_option_sets_both_the_image_size_and_the_batch_size(size, experiment, tmp_path):
+    cfg = compose_train([f"experiment={experiment}", f"size={size}"], tmp_path)
+    data = instantiate(cfg.data)
+    assert (data.preprocess.image_size, data.batch_size) == THESIS_SIZES[size]  # over the experiment's own batch
+
+
+def test_the_size_group_holds_the_thesis_pairs():
+    assert sorted(p.stem for p in (ROOT / "conf" / "size").glob("*.yaml")) == sorted(THESIS_SIZES)
+
+
+def test_a_3d_checkpoint_in_the_earlier_layout_still_loads(tmp_path):
+    """3-D backbones now come through timm's registry; a checkpoint written before (backbone name video_r3d_18,
+    parameters named as torchvision's r3d_18 without fc: backbone.stem.*, backbone.layer1-4.*) loads and computes
+    what that torchvision network computes."""
+    from radscreen.models.module import RadscreenModule, load_module
+
+    torch.manual_seed(0)
+    reference = torchvision.models.video.r3d_18(weights=None)
+    reference.stem[0] = torch.nn.Conv3d(1, 64, (3, 7, 7), (1, 2, 2), (1, 3, 3), bias=False)
+    reference.fc = torch.nn.Identity()
+    module = RadscreenModule(tasks={"age": {"name": "age", "column": "age_years", "kind": "regression"}},
+                             backbone={"name": "video_r3d_18", "in_chans": 1, "weights": "none",
+                                       "weights_file": None, "drop_rate": 0.0})
+    state = module.state_dict()
+    earlier = {f"backbone.{k}": v for k, v in reference.state_dict().items()}
+    assert {k for k in state if k.startswith("backbone.")} == set(earlier)
+    state.update(earlier)
+    torch.save({"hyper_parameters": dict(module.hparams), "state_dict": state}, tmp_path / "earlier.ckpt")
+    loaded = load_module(tmp_path / "earlier.ckpt")
+    volume = torch.randn(2, 1, 16, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(loaded.features(volume), reference.eval()(volume), atol=1e-5)
+    assert "video_r3d_18" in timm.list_models("video_*")
+    with pytest.raises(UserError, match="3-D backbones have no ImageNet weights"):
+        create_backbone("video_r3d_18", weights="imagenet")
 
 
 def test_transfer_experiment_without_upstream_fails_clearly(cohort, cache_root, tmp_path):

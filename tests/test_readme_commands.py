@@ -2,10 +2,10 @@
 
 The README states the substitutions (under "Your own data"): its /data/... folders become small phantom cohorts
 made here from the synthetic chest CT (/data/mimic in MIMIC-CXR's layout), `<time>` the newest run, RUN / AGE_RUN /
-RUN_A / RUN_B runs made by the commands before them; `trainer=gpu` becomes `trainer=cpu`, the sweep's image sizes
-shrink, and the commands that train or load a checkpoint get tiny settings. The workspace stands in for the project
-root after `make demo` ($PROJECT_ROOT): its data_manifests/demo.csv is built from the /data/site_a phantoms as
-`make demo` builds it.
+RUN_A / RUN_B runs made by the commands before them; `trainer=gpu` becomes `trainer=cpu`, the size sweep trains
+tiny images, and the commands that train or load a checkpoint get tiny settings. The workspace stands in for the
+project root after `make demo` ($PROJECT_ROOT): its data_manifests/demo.csv is built from the /data/site_a phantoms
+as `make demo` builds it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ TINY = {  # script → settings appended (the README names them)
     "scripts/cam.py": ["cam.threshold=0", "cam.max_images=8", "data.num_workers=0", "data.show_progress=false"],
     "scripts/embed.py": ["data.num_workers=0", "data.show_progress=false"],
 }
-SWEEP_SIZES = ("data.image_size=224,512,1024", "data.image_size=32,40,48")
 
 
 def readme_commands(text: str) -> list[list[str]]:
@@ -87,8 +86,8 @@ class Workspace:
         substitutions the README announces applied."""
         assert words[0] == "python", words
         script, args = words[1], [self.substitute(w) for w in words[2:]]
-        args = [{"trainer=gpu": "trainer=cpu", SWEEP_SIZES[0]: SWEEP_SIZES[1]}.get(a, a) for a in args]
-        args += TINY.get(script, [])
+        args = ["trainer=cpu" if a == "trainer=gpu" else a for a in args]
+        args += TINY.get(script, [])  # after a size=... pair: 32 px in batches of 16
         if script == "train.py" and not any(a.startswith("data.image_size=") for a in args):
             args.append("data.image_size=32")
         if "hydra/launcher=slurm" in args:  # composed only, the first job's config: the suite has no cluster
@@ -216,8 +215,10 @@ def test_every_readme_command_runs_as_written(workspace):
     assert all((e / "report" / "report.html").is_file() for e in evaluations) and len(evaluations) == 3
     external = pd.read_csv(evaluations[0] / "predictions_external.csv")  # the first block's eval.py
     assert len(external) and external["cohort"].eq("site_b").all()
-    sweep = newest(root / "logs" / "age_densenet169" / "multiruns")
-    assert len([p for p in sweep.iterdir() if (p / "metrics.json").is_file()]) == 9
+    sweep = newest(root / "logs" / "age_densenet169" / "multiruns")  # the image-size table: five size= pairs
+    assert len([p for p in sweep.iterdir() if (p / "metrics.json").is_file()]) == 5
+    assert sorted(pd.read_csv(sweep / "summary.csv")["size"]) == sorted(
+        ["224_b100", "224_b20", "512_b20", "512_b4", "1024_b4"])
     runs = workspace.runs()
     assert (runs["RUN_A"] / "comparison" / "comparison.csv").is_file()
     assert (runs["RUN"] / "cam" / "comparison" / "similarity.csv").is_file()

@@ -173,6 +173,49 @@ def test_summarize_means_and_sds_over_seeds(tmp_path):
         summarize_jobs(collect_jobs(tmp_path / "multi"), ["test/age_auroc"])
 
 
+THESIS_SIZES = {"224_b100": (224, 100), "224_b20": (224, 20), "512_b20": (512, 20), "512_b4": (512, 4),
+                "1024_b4": (1024, 4)}
+
+
+def size_multirun(folder: Path) -> tuple[Path, dict[str, list[float]]]:
+    """A multirun as `train.py -m experiment=age_densenet169 size=...,... seed=0,1` leaves it: each job's config
+    composed from the real tree and saved as Hydra saves it (unresolved), its overrides and a test MAE."""
+    from omegaconf import OmegaConf
+
+    from hydra_helpers import compose_train
+
+    maes, job = {}, 0
+    for size in THESIS_SIZES:
+        for seed in (0, 1):
+            overrides = ["experiment=age_densenet169", f"size={size}", f"seed={seed}"]
+            cfg = compose_train(overrides, folder / str(job))
+            (folder / str(job) / ".hydra").mkdir(parents=True)
+            (folder / str(job) / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+            (folder / str(job) / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+            mae = 4.0 + job * 0.25
+            maes.setdefault(size, []).append(mae)
+            (folder / str(job) / "metrics.json").write_text(json.dumps({"metrics": {"test/age_mae": mae}}))
+            job += 1
+    return folder, maes
+
+
+def test_summarize_shows_the_image_and_batch_size_each_size_option_set(tmp_path, capsys):
+    multi, maes = size_multirun(tmp_path / "multi")
+    summary = summarize_jobs(collect_jobs(multi)).set_index("size")
+    assert sorted(summary.index) == sorted(THESIS_SIZES)
+    for size, (image_size, batch_size) in THESIS_SIZES.items():
+        assert (summary.loc[size, "data.image_size"], summary.loc[size, "data.batch_size"]) == (image_size,
+                                                                                              batch_size)
+        assert summary.loc[size, "test/age_mae"] == f"{np.mean(maes[size]):.3f} ± {np.std(maes[size], ddof=1):.3f}"
+        assert summary.loc[size, "runs"] == 2
+    # values that follow another (data.seed: ${seed}, data.preprocess.image_size) are not shown again
+    assert not {"data.seed", "data.preprocess.image_size", "data.split.seed"} & set(summary.columns)
+    code, out, _ = run_tool("summarize", [multi], capsys)
+    header = out.splitlines()[0]
+    assert code == 0 and all(column in header for column in ("size", "data.image_size", "data.batch_size"))
+    assert "| 1024_b4 " in out and "| 224_b100 " in out
+
+
 def test_summarize_script_writes_the_summary(tmp_path, capsys):
     multi = fake_multirun(tmp_path / "multi")
     code, out, _ = run_tool("summarize", [multi], capsys)

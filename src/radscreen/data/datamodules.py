@@ -1,7 +1,7 @@
 """Lightning data module for images of any modality: manifest → splits → cache → batches.
 
-Chest radiographs use CXRPreprocess (conf/data/cxr.yaml); CT studies use CTPreprocess, which turns each volume
-into a projection (conf/data/ct.yaml). Everything after preprocessing is shared.
+Chest radiographs use CXRPreprocess (conf/data/preprocess/cxr.yaml); CT studies use CTPreprocess, which turns each
+volume into a projection (conf/data/preprocess/ct.yaml). Everything after preprocessing is shared.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -23,8 +23,7 @@ from radscreen.data.inputs import check_image_root, check_some_images_exist, che
 from radscreen.data.randomness import EpochSeededSampler
 from radscreen.manifests.schema import SOURCE_SUFFIX, beside, read_manifest, recorded_image_root
 from radscreen.manifests.splits import EXTERNAL, SelectionLog, SplitConfig, make_splits
-from radscreen.preprocess.ct import CTPreprocess
-from radscreen.preprocess.cxr import CXRPreprocess
+from radscreen.preprocess.pipelines import Preprocess, build_preprocess
 from radscreen.tasks import Task, as_tasks
 from radscreen.utils.tables import write_csv
 
@@ -49,7 +48,7 @@ class ImageDataModule(pl.LightningDataModule):
         cache_root: str,
         image_root: str | None = None,
         image_size: int | None = None,
-        preprocess: CXRPreprocess | CTPreprocess | Mapping | None = None,
+        preprocess: Preprocess | Mapping | None = None,
         split: SplitConfig | Mapping | None = None,
         train_transform: Callable | None = None,
         eval_transform: Callable | None = None,
@@ -70,9 +69,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.cache_root = str(cache_root)
         self.image_root = str(image_root) if image_root else default_image_root(manifest)
         self.image_root_key = "data.image_root" if image_root else image_root_origin(manifest)
-        if preprocess is None or isinstance(preprocess, Mapping):
-            preprocess = CXRPreprocess(**(preprocess or {}))
-        self.preprocess = replace(preprocess, image_size=image_size) if image_size else preprocess
+        self.preprocess = build_preprocess(preprocess, image_size)
         self.split = split if isinstance(split, SplitConfig) else SplitConfig(**_tuples(split or {}))
         self.train_transform = train_transform
         self.eval_transform = eval_transform

@@ -28,24 +28,51 @@ class Jobs:
 
 
 def find_jobs(multirun_dir: str | Path) -> Jobs:
-    """One row per finished job of a multirun folder (its overrides, one column each, and logged metrics);
-    job folders marked FAILED are skipped and listed. UserError when the folder has no finished job."""
+    """One row per finished job of a multirun folder (its overrides, one column each, the settings its config-group
+    overrides set, and logged metrics); job folders marked FAILED are skipped and listed. UserError when the folder
+    has no finished job."""
     folder = Path(multirun_dir)
     if not folder.exists():
         raise UserError(f"multirun folder {folder} does not exist")
     if not folder.is_dir():
         raise UserError(f"{folder} is a file; give the multirun folder that holds one folder per job")
     failed = tuple(job for job in sorted(p for p in folder.iterdir() if p.is_dir()) if is_failed(job))
-    rows = []
-    for metrics_file in sorted(folder.glob("*/metrics.json")):
-        job = metrics_file.parent
-        if job in failed:
-            continue
-        rows.append({"job": job.name, **_overrides(job), **_logged(metrics_file)})
-    if not rows:
+    finished = [m.parent for m in sorted(folder.glob("*/metrics.json")) if m.parent not in failed]
+    if not finished:
         reason = f"all {len(failed)} job(s) failed (FAILED marker)" if failed else "no finished jobs (*/metrics.json)"
         raise UserError(f"nothing to summarise in {folder}: {reason}")
+    overrides = [_overrides(job) for job in finished]
+    settings = group_settings([_saved_config(job) for job in finished], {k for row in overrides for k in row})
+    rows = [{"job": job.name, **row, **setting, **_logged(job / "metrics.json")}
+            for job, row, setting in zip(finished, overrides, settings)]
     return Jobs(pd.DataFrame(rows), failed)
+
+
+def group_settings(configs: list[dict[str, object]], overridden: set[str]) -> list[dict[str, object]]:
+    """Per job, the config values in which the jobs differ and that no override names: those a config-group
+    override set, e.g. data.image_size and data.batch_size of `size=512_b20`. `configs` are the jobs' saved configs
+    as flat dotted keys (interpolations unresolved, so values that follow another, like data.seed, never differ)."""
+    keys = list(dict.fromkeys(k for config in configs for k in config))
+    varying = [k for k in keys if k not in overridden and not k.startswith(IGNORED_OVERRIDES)
+               and len({repr(config.get(k)) for config in configs}) > 1]
+    return [{k: config.get(k) for k in varying} for config in configs]
+
+
+def _saved_config(job: Path) -> dict[str, object]:
+    """The job's composed config as Hydra saved it (.hydra/config.yaml, unresolved) as flat dotted keys; {} without."""
+    config_file = job / ".hydra" / "config.yaml"
+    return _flat(OmegaConf.to_container(OmegaConf.load(config_file), resolve=False)) if config_file.exists() else {}
+
+
+def _flat(node: object, prefix: str = "") -> dict[str, object]:
+    """Nested mappings (and lists holding mappings) → {dotted key: value}; a list of plain values reads [a, b]."""
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+    if isinstance(node, list) and any(isinstance(item, (dict, list)) for item in node):
+        return {k: v for i, item in enumerate(node) for k, v in _flat(item, f"{prefix}{i}.").items()}
+    if isinstance(node, list):
+        return {prefix[:-1]: f"[{', '.join(str(item) for item in node)}]"}
+    return {prefix[:-1]: node}
 
 
 def _overrides(job: Path) -> dict[str, str]:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import radscreen
@@ -22,6 +21,7 @@ from radscreen.export.graph import BATCH_AXIS, ExportGraph
 from radscreen.preprocess.ct import CTPreprocess
 from radscreen.preprocess.cxr import CXRPreprocess
 from radscreen.preprocess.intensity import zscore
+from radscreen.preprocess.pipelines import build_preprocess
 from radscreen.tasks import Task
 
 SCHEMA_VERSION = 1
@@ -52,13 +52,11 @@ def zscore_rule() -> dict:
 def run_preprocess(run_cfg: DictConfig) -> CXRPreprocess | CTPreprocess:
     """The preprocessing object the run's data module used (data.preprocess with data.image_size)."""
     data = run_cfg.data
-    params = OmegaConf.to_container(data.get("preprocess") or {}, resolve=True)
     try:
-        preprocess = instantiate(params) if "_target_" in params else CXRPreprocess(**params)
+        return build_preprocess(OmegaConf.to_container(data.get("preprocess") or {}, resolve=True),
+                                data.get("image_size"))
     except (TypeError, ValueError, InstantiationException) as error:
         raise UserError(f"the run config's data.preprocess cannot be read: {error}") from None
-    size = data.get("image_size")
-    return replace(preprocess, image_size=int(size)) if size else preprocess
 
 
 def image_shape(preprocess: CXRPreprocess | CTPreprocess, in_chans: int) -> tuple[int, ...]:

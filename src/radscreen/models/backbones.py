@@ -8,6 +8,7 @@ import timm
 import torch.nn as nn
 from timm.models import group_parameters
 
+import radscreen.models.video  # noqa: F401  (registers the 3-D backbones with timm)
 from radscreen.errors import UserError
 
 WEIGHTS = ("none", "imagenet")
@@ -26,21 +27,13 @@ def create_backbone(
     **kwargs,
 ) -> nn.Module:
     """A timm model without classifier (num_classes=0): forward_features + forward_head(pre_logits=True).
-    Names starting with 'video_' give a torchvision 3-D ResNet for volumes with the same interface.
+    Any model timm knows, including the 3-D ResNets for volumes that radscreen.models.video registers with it
+    (video_r3d_18, video_mc3_18, video_r2plus1d_18: no ImageNet weights).
 
     weights='imagenet' loads timm's pretrained weights: from `weights_file` when given (safetensors / .pth / .bin
     state dict in timm's layout; works offline), else through timm's own hub download (a connected workstation;
     cached by huggingface_hub). timm adapts the first convolution to in_chans=1 by summing RGB kernels.
     """
-    if name.startswith("video_"):
-        from radscreen.models.video import VIDEO_MODELS, VideoResNet3D
-
-        if name not in VIDEO_MODELS:
-            raise ValueError(f"unknown 3-D backbone '{name}': choose one of {sorted(VIDEO_MODELS)}")
-        if weights != "none":
-            raise ValueError("3-D backbones have no ImageNet weights here: use backbone.weights=none "
-                             "or model.init_from")
-        return VideoResNet3D(name, in_chans=in_chans, drop_rate=drop_rate)
     if weights not in WEIGHTS:
         raise UserError(f"backbone.weights must be one of {', '.join(WEIGHTS)}, got '{weights}'")
     overlay = None
