@@ -153,12 +153,9 @@ def read_header(path: str | os.PathLike) -> DicomHeader:
     )
 
 
-def read_pixels(path: str | os.PathLike, apply_voi: bool = False) -> np.ndarray:
-    """Decode a single-frame greyscale radiograph to a 2-D array where bright means dense.
+def read_stored(path: str | os.PathLike) -> tuple[np.ndarray, pydicom.Dataset]:
+    """Decode a single-frame greyscale radiograph's stored values (2-D, before any LUT) and its dataset.
 
-    Applies the Modality LUT (rescale slope/intercept or LUT), optionally the VOI LUT / window,
-    and inverts MONOCHROME1 so that every image has MONOCHROME2 polarity. Integer images stay
-    integer when no rescale is present (so exact histogram percentiles apply); otherwise float64.
     Raises DicomReadError on anything that cannot be decoded.
     """
     try:
@@ -168,17 +165,41 @@ def read_pixels(path: str | os.PathLike, apply_voi: bool = False) -> np.ndarray:
         raise DicomReadError("pixel data could not be decoded") from exc
     if pixels.ndim != 2:
         raise DicomReadError(f"not a single-frame greyscale image (shape {pixels.ndim}-D)")
-    pixels = apply_modality_lut(pixels, ds)
+    return pixels, ds
+
+
+def read_pixels(path: str | os.PathLike, apply_voi: bool = False) -> np.ndarray:
+    """Decode a single-frame greyscale radiograph to a 2-D array where bright means dense.
+
+    Applies the Modality LUT (rescale slope/intercept or LUT), optionally the VOI LUT / window,
+    and inverts MONOCHROME1 so that every image has MONOCHROME2 polarity. Integer images stay
+    integer when no rescale is present (so exact histogram percentiles apply); otherwise float64.
+    Raises DicomReadError on anything that cannot be decoded.
+    """
+    pixels, ds = read_stored(path)
+    return to_presentation(pixels, ds, apply_voi)
+
+
+def to_presentation(stored: np.ndarray, ds: pydicom.Dataset, apply_voi: bool = False,
+                    present: np.ndarray | None = None) -> np.ndarray:
+    """Stored values → values where bright means dense (Modality LUT, optional VOI LUT, MONOCHROME1 inverted).
+
+    Element by element, so `stored` may be the image or a table of stored values; for a table, `present`
+    (boolean, same shape) marks the values the image holds, whose range the MONOCHROME1 inversion uses.
+    """
+    pixels = apply_modality_lut(stored, ds)
     if apply_voi:
         pixels = apply_voi_lut(pixels, ds, prefer_lut=True)
     if _text(ds, "PhotometricInterpretation").upper() == "MONOCHROME1":
-        pixels = invert_monochrome1(pixels)
+        pixels = invert_monochrome1(pixels, None if present is None else pixels[present])
     return pixels
 
 
-def invert_monochrome1(pixels: np.ndarray) -> np.ndarray:
-    """Flip polarity within the image's own range (min ↔ max), keeping the dtype."""
-    low, high = pixels.min(), pixels.max()
+def invert_monochrome1(pixels: np.ndarray, range_of: np.ndarray | None = None) -> np.ndarray:
+    """Flip polarity within the image's own range (min ↔ max), keeping the dtype; the range is that of
+    `range_of` when given (the image's values, when `pixels` is a table of them)."""
+    range_of = pixels if range_of is None else range_of
+    low, high = range_of.min(), range_of.max()
     if np.issubdtype(pixels.dtype, np.integer):
         wide = pixels.astype(np.int64)
         return (int(high) + int(low) - wide).astype(pixels.dtype)
