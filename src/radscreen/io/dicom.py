@@ -54,6 +54,8 @@ class DicomHeader:
     transfer_syntax_name: str
     bits_stored: int
     sop_instance_uid: str
+    samples_per_pixel: int = 1  # 3 for RGB / YBR
+    frames: int = 1  # NumberOfFrames
 
 
 def _text(ds: pydicom.Dataset, keyword: str) -> str:
@@ -150,6 +152,8 @@ def read_header(path: str | os.PathLike) -> DicomHeader:
         transfer_syntax_name=ts_name,
         bits_stored=_int(ds, "BitsStored"),
         sop_instance_uid=_text(ds, "SOPInstanceUID"),
+        samples_per_pixel=_int(ds, "SamplesPerPixel") or 1,
+        frames=_int(ds, "NumberOfFrames") or 1,
     )
 
 
