@@ -240,7 +240,7 @@ def scan_folder(
         rej_writer.writerow(REJECT_COLUMNS)
         results = map_with_progress(
             worker, iter_files(options.root), total=count_files(options.root), workers=workers,
-            description="reading DICOM headers", show_progress=show_progress,
+            description="reading DICOM headers", show_progress=show_progress, chunksize=None,
         )
         for path, row, reason in results:
             summary.files += 1

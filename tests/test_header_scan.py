@@ -1,4 +1,5 @@
-"""The header scan rejects what cannot be a radiograph (colour samples, several frames) with its reason."""
+"""The header scan: header values equal to pydicom's own, and what cannot be a radiograph (colour samples,
+several frames) rejected with its reason."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pandas as pd
 import pydicom
 from pydicom.data import get_testdata_files
 
-from radscreen.io.dicom import read_header
+from radscreen.io.dicom import _HEADER_TAGS, HEADER_KEYWORDS, _header_values, read_header
 from radscreen.io.dicom_write import write_radiograph
 from radscreen.manifests.scan import COLOUR_REASON, MULTIFRAME_REASON, ScanOptions, scan_file, scan_folder
+from radscreen.utils.parallel import auto_chunksize
 
 from conftest import SALT, gradient_image
 
@@ -66,3 +68,36 @@ def test_pydicoms_colour_and_multiframe_test_files_never_pass_the_scan():
             assert scan_file(path, options) == (None, COLOUR_REASON if samples > 1 else MULTIFRAME_REASON), path
             rejected += 1
     assert rejected > 0
+
+
+def test_header_values_equal_pydicoms_own_conversion(tmp_path):
+    """The scan's direct value conversion gives what Dataset access gives, on pydicom's test files and on
+    implicit-VR and UTF-8 files made here."""
+    write_radiograph(tmp_path / "utf8.dcm", gradient_image(bits=8), patient_id="P1", patient_name="x",
+                     birth_date=date(1960, 5, 1))
+    ds = pydicom.dcmread(tmp_path / "utf8.dcm")
+    ds.SpecificCharacterSet, ds.PatientID, ds.BodyPartExamined = "ISO_IR 192", "Müller-7", "THORAX"
+    ds.save_as(tmp_path / "utf8.dcm")
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    ds.save_as(tmp_path / "implicit.dcm")
+    paths = [*get_testdata_files(), str(tmp_path / "utf8.dcm"), str(tmp_path / "implicit.dcm")]
+    compared = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in paths:
+            try:
+                fast = _header_values(pydicom.dcmread(path, defer_size=1024, specific_tags=list(_HEADER_TAGS.values())))
+                reference = pydicom.dcmread(path, stop_before_pixels=True)
+                expected = {k: reference[k].value for k in HEADER_KEYWORDS if k != "PixelData" and k in reference}
+            except Exception:  # noqa: BLE001 - files pydicom cannot read are the scan's rejects
+                continue
+            assert fast == expected, path
+            compared += 1
+    assert compared > 50 and read_header(tmp_path / "utf8.dcm").patient_id == "Müller-7"
+    assert read_header(tmp_path / "implicit.dcm").patient_id == "Müller-7"
+
+
+def test_auto_chunksize_keeps_eight_tasks_per_worker():
+    assert auto_chunksize(20_000, 2) == 256  # capped
+    assert auto_chunksize(1_000, 2) == 62
+    assert auto_chunksize(5, 2) == auto_chunksize(None, 4) == 1
