@@ -35,6 +35,8 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/bench_preprocess.py
 	$(BIN)/python benchmarks/bench_manifest_scan.py
 	$(BIN)/python benchmarks/bench_import.py
 

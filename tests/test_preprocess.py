@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from datetime import date
 
+import cv2
 import numpy as np
+import pydicom
 import pytest
+from pydicom.pixels import apply_modality_lut
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
+from radscreen.data.cache import encode
 from radscreen.io.dicom import read_pixels
 from radscreen.io.dicom_write import write_radiograph
 from radscreen.preprocess.cxr import CXRPreprocess
 from radscreen.preprocess.geometry import RoiBox, crop_roi, resize
-from radscreen.preprocess.intensity import clip_percentiles, minmax, percentiles, zscore
+from radscreen.preprocess.intensity import (
+    clip_percentiles,
+    code_histogram,
+    histogram_percentiles,
+    lookup,
+    minmax,
+    percentiles,
+    zscore,
+)
 
 from conftest import gradient_image
 
@@ -105,3 +117,101 @@ def test_histogram_percentiles_equal_numpy_on_random_shapes():
         image = rng.integers(-high // 3, high, size=int(rng.integers(1, 500))).astype(np.int32)
         q = np.concatenate([rng.uniform(0, 100, size=3), [0, 0.5, 99.5, 100]])
         assert np.array_equal(percentiles(image, q), np.percentile(image, q))
+
+
+def reference_cxr(path, config: CXRPreprocess) -> np.ndarray:
+    """The CXR chain written out per pixel with pydicom, NumPy and OpenCV: the computation before the lookup table."""
+    ds = pydicom.dcmread(path)
+    pixels = apply_modality_lut(ds.pixel_array, ds)
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        pixels = pixels.max() + pixels.min() - pixels.astype(np.float64 if pixels.dtype.kind == "f" else np.int64)
+    if config.roi is not None:
+        pixels = crop_roi(pixels, config.roi)
+    lo, hi = np.percentile(pixels, (config.lower_percentile, config.upper_percentile))
+    clipped = np.clip(pixels.astype(np.float32), lo, hi).astype(np.float32)
+    low, high = clipped.min(), clipped.max()
+    scaled = (clipped - low) / (high - low) if high > low else np.zeros_like(clipped)
+    size = config.image_size
+    return np.clip(cv2.resize(scaled, (size, size), interpolation=cv2.INTER_CUBIC), scaled.min(), scaled.max())
+
+
+TOP_ROI = {"name": "top", "top": 0.0, "left": 0.1, "bottom": 0.6, "right": 1.0}
+
+
+@pytest.mark.parametrize("dtype,low,high,bits,photometric,rescale,roi", [
+    (np.uint8, 0, 255, 8, "MONOCHROME2", None, None),
+    (np.uint8, 10, 200, 8, "MONOCHROME1", (2.0, -100.0), None),
+    (np.uint16, 0, 4095, 12, "MONOCHROME1", None, None),
+    (np.uint16, 0, 4095, 12, "MONOCHROME1", (1.0, 0.0), None),
+    (np.uint16, 0, 4095, 12, "MONOCHROME2", (-1.5, 4000.0), None),
+    (np.uint16, 300, 1200, 12, "MONOCHROME1", None, TOP_ROI),
+    (np.uint16, 0, 65535, 16, "MONOCHROME2", (0.5, -1000.0), None),
+    (np.uint16, 100, 60000, 16, "MONOCHROME1", None, TOP_ROI),
+    (np.int16, -2000, 3000, 16, "MONOCHROME2", None, None),
+    (np.int16, -32768, 32767, 16, "MONOCHROME1", (1.0, -1024.0), TOP_ROI),
+])
+def test_lookup_table_path_equals_per_pixel_chain(tmp_path, dtype, low, high, bits, photometric, rescale, roi):
+    rng = np.random.default_rng(high - low)
+    ramp = np.linspace(low, high, 83 * 71).reshape(83, 71)
+    stored = np.clip(ramp + rng.normal(0, (high - low) * 0.05, size=ramp.shape), low, high).astype(dtype)
+    write_radiograph(tmp_path / "x.dcm", stored, patient_id="x", photometric=photometric, bits_stored=bits,
+                     rescale=rescale)
+    config = CXRPreprocess(image_size=32, roi=roi)
+    new = config.from_file(tmp_path / "x.dcm")
+    reference = reference_cxr(tmp_path / "x.dcm", config)
+    assert new.dtype == np.float32 and new.shape == (32, 32)
+    assert np.abs(new - reference).max() <= 1e-6
+    assert np.array_equal(encode(new), encode(reference))  # the cached bytes are those of the per-pixel chain
+    assert np.array_equal(new, config(read_pixels(tmp_path / "x.dcm")))
+
+
+def test_lookup_table_path_on_constant_and_two_valued_images(tmp_path):
+    config = CXRPreprocess(image_size=16)
+    out = {}
+    for name, stored in (("flat", np.full((40, 30), 700, np.uint16)),
+                         ("two", np.where(np.arange(1200).reshape(40, 30) % 7 == 0, 50, 3000).astype(np.uint16))):
+        write_radiograph(tmp_path / f"{name}.dcm", stored, patient_id="x", photometric="MONOCHROME1", bits_stored=12)
+        out[name] = config.from_file(tmp_path / f"{name}.dcm")
+        assert np.array_equal(out[name], reference_cxr(tmp_path / f"{name}.dcm", config))
+    assert not out["flat"].any() and out["two"].min() == 0 and out["two"].max() > 0.5
+
+
+def test_float_and_raster_images_keep_the_per_pixel_path(tmp_path):
+    rng = np.random.default_rng(5)
+    config = CXRPreprocess(image_size=24)
+    floats = rng.normal(100.0, 30.0, size=(50, 60)).astype(np.float32)
+    cv2.imwrite(str(tmp_path / "f.tiff"), floats)
+    lo, hi = np.percentile(floats, (0.5, 99.5))
+    scaled = minmax(np.clip(floats, lo, hi))
+    expected = np.clip(cv2.resize(scaled, (24, 24), interpolation=cv2.INTER_CUBIC), 0, 1)
+    assert np.array_equal(config.from_file(tmp_path / "f.tiff"), expected)
+    grey = gradient_image(rows=50, cols=60, bits=8)
+    cv2.imwrite(str(tmp_path / "g.png"), grey)
+    assert np.array_equal(config.from_file(tmp_path / "g.png"), config(grey))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16])
+@pytest.mark.parametrize("opencv_lut", [True, False])
+def test_code_histogram_and_lookup_equal_numpy(monkeypatch, dtype, opencv_lut):
+    import radscreen.preprocess.intensity as intensity
+
+    monkeypatch.setattr(intensity, "_OPENCV_LUT_16_BIT", opencv_lut and intensity._OPENCV_LUT_16_BIT)
+    info = np.iinfo(dtype)
+    image = np.random.default_rng(3).integers(info.min, info.max, size=(61, 47), endpoint=True).astype(dtype)
+    crop = image[5:50, 3:40]  # not contiguous
+    values, counts = code_histogram(crop)
+    assert np.array_equal(values, np.arange(info.min, info.max + 1))
+    assert np.array_equal(counts, np.bincount(crop.ravel().astype(np.int64) - info.min, minlength=len(values)))
+    table = np.random.default_rng(4).random(len(values)).astype(np.float32)
+    assert np.array_equal(lookup(table, crop), table[crop.astype(np.int64) - info.min])
+
+
+def test_histogram_percentiles_of_unordered_repeated_values():
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        values = rng.normal(0, 100, size=int(rng.integers(1, 40)))
+        values = np.concatenate([values, values[: len(values) // 3]])  # repeats
+        counts = rng.integers(0, 6, size=len(values))
+        counts[int(rng.integers(len(values)))] += 1
+        q = np.concatenate([rng.uniform(0, 100, size=3), [0, 0.5, 99.5, 100]])
+        assert np.array_equal(histogram_percentiles(values, counts, q), np.percentile(np.repeat(values, counts), q))

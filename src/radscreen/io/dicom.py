@@ -6,16 +6,22 @@ written to rejects reports and logs as they are.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.charset import convert_encodings
+from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
 from pydicom.tag import Tag
+from pydicom.valuerep import VR
+from pydicom.values import convert_value
 
 from radscreen.io.errors import ImageReadError
 
@@ -31,6 +37,7 @@ HEADER_KEYWORDS = (
     "ViewPosition", "BodyPartExamined", "Modality", "Rows", "Columns", "SamplesPerPixel", "BitsAllocated",
     "BitsStored", "NumberOfFrames", "PhotometricInterpretation", "SOPInstanceUID", "PixelData",
 )
+_HEADER_TAGS = {keyword: Tag(keyword) for keyword in HEADER_KEYWORDS}  # as tags: dcmread skips the look-ups
 
 
 class DicomReadError(ImageReadError):
@@ -56,22 +63,48 @@ class DicomHeader:
     transfer_syntax_name: str
     bits_stored: int
     sop_instance_uid: str
+    samples_per_pixel: int = 1  # 3 for RGB / YBR
+    frames: int = 1  # NumberOfFrames
 
 
-def _text(ds: pydicom.Dataset, keyword: str) -> str:
+def _header_values(ds: pydicom.Dataset) -> dict[str, object]:
+    """The value of each header keyword present (the pixel data aside).
+
+    Explicit-VR elements go straight to pydicom's value converter (pydicom.values.convert_value, as
+    Dataset access does, without its per-access layers: a third of the scan's time); implicit-VR or UN
+    elements, and any the converter refuses, take the Dataset's own path.
+    """
+    encodings = convert_encodings(ds.get("SpecificCharacterSet"))
+    values = {}
+    for keyword, tag in _HEADER_TAGS.items():
+        element = ds.get_item(tag) if tag != PIXEL_DATA else None
+        if element is None:
+            continue
+        if isinstance(element, RawDataElement) and element.VR not in (None, VR.UN):
+            try:
+                values[keyword] = convert_value(element.VR, element, encodings)
+                continue
+            except Exception:  # noqa: BLE001 - pydicom's own path decides (fixes, warnings or errors)
+                pass
+        values[keyword] = ds[tag].value
+    return values
+
+
+def _text(ds: pydicom.Dataset | Mapping[str, object], keyword: str) -> str:
     value = ds.get(keyword, "")
     return "" if value is None else str(value).strip()
 
 
-def _int(ds: pydicom.Dataset, keyword: str) -> int:
+def _int(ds: pydicom.Dataset | Mapping[str, object], keyword: str) -> int:
     try:
         return int(ds.get(keyword, 0) or 0)
     except (TypeError, ValueError):
         return 0
 
 
-def _check_pixel_data(ds: pydicom.Dataset, path: Path, file_size: int) -> None:
-    """Raise DicomReadError when the pixel data element is missing or the file ends inside it."""
+def _check_pixel_data(ds: pydicom.Dataset, fields: Mapping[str, object], path: Path, file_size: int) -> None:
+    """Raise DicomReadError when the pixel data element is missing or the file ends inside it (`fields`: the
+    header's values, from _header_values)."""
     raw = ds._dict.get(PIXEL_DATA)  # the deferred (unread) element: offset and length only
     if raw is None:
         # pydicom drops an element cut off by the end of the file: if the tag is in the bytes, it was truncated
@@ -93,25 +126,30 @@ def _check_pixel_data(ds: pydicom.Dataset, path: Path, file_size: int) -> None:
         return
     if value_tell + length > file_size:
         raise DicomReadError("truncated file (pixel data incomplete)")
-    frames = _int(ds, "NumberOfFrames") or 1
+    frames = _int(fields, "NumberOfFrames") or 1
     expected = (
-        _int(ds, "Rows") * _int(ds, "Columns") * (_int(ds, "SamplesPerPixel") or 1)
-        * _int(ds, "BitsAllocated") * frames + 7
+        _int(fields, "Rows") * _int(fields, "Columns") * (_int(fields, "SamplesPerPixel") or 1)
+        * _int(fields, "BitsAllocated") * frames + 7
     ) // 8
     if expected and length < expected:
         raise DicomReadError("truncated pixel data (shorter than rows x columns)")
+
+
+@functools.lru_cache(maxsize=64)
+def _decodable(uid: str) -> bool:
+    """Whether an installed pydicom decoder reads this transfer syntax (asked once per syntax)."""
+    try:
+        return get_decoder(uid).is_available
+    except (NotImplementedError, ValueError):
+        return False
 
 
 def _check_transfer_syntax(ds: pydicom.Dataset) -> tuple[str, str]:
     uid = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if uid is None:
         uid = pydicom.uid.ImplicitVRLittleEndian
-    try:
-        available = get_decoder(uid).is_available
-    except (NotImplementedError, ValueError):
-        available = False
     name = getattr(uid, "name", str(uid))
-    if not available:
+    if not _decodable(uid):
         raise DicomReadError(f"unreadable transfer syntax ({name})")
     return str(uid), name
 
@@ -127,32 +165,50 @@ def read_header(path: str | os.PathLike) -> DicomHeader:
         file_size = path.stat().st_size
         with warnings.catch_warnings():  # pydicom warns about truncation; we report our own reason instead
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES, specific_tags=list(HEADER_KEYWORDS))
+            ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES, specific_tags=list(_HEADER_TAGS.values()))
     except InvalidDicomError as exc:
         raise DicomReadError("not DICOM") from exc
     except (OSError, EOFError) as exc:
         raise DicomReadError("unreadable file") from exc
     except Exception as exc:  # pydicom raises many types on corrupt headers
         raise DicomReadError("unreadable DICOM header") from exc
-    _check_pixel_data(ds, path, file_size)
+    fields = _header_values(ds)
+    _check_pixel_data(ds, fields, path, file_size)
     ts_uid, ts_name = _check_transfer_syntax(ds)
     return DicomHeader(
-        patient_id=_text(ds, "PatientID"),
-        birth_date=_text(ds, "PatientBirthDate"),
-        study_date=_text(ds, "StudyDate") or _text(ds, "AcquisitionDate") or _text(ds, "ContentDate"),
-        patient_age=_text(ds, "PatientAge"),
-        patient_sex=_text(ds, "PatientSex"),
-        view_position=_text(ds, "ViewPosition"),
-        body_part=_text(ds, "BodyPartExamined").upper(),
-        modality=_text(ds, "Modality").upper(),
-        rows=_int(ds, "Rows"),
-        columns=_int(ds, "Columns"),
-        photometric=_text(ds, "PhotometricInterpretation").upper(),
+        patient_id=_text(fields, "PatientID"),
+        birth_date=_text(fields, "PatientBirthDate"),
+        study_date=_text(fields, "StudyDate") or _text(fields, "AcquisitionDate") or _text(fields, "ContentDate"),
+        patient_age=_text(fields, "PatientAge"),
+        patient_sex=_text(fields, "PatientSex"),
+        view_position=_text(fields, "ViewPosition"),
+        body_part=_text(fields, "BodyPartExamined").upper(),
+        modality=_text(fields, "Modality").upper(),
+        rows=_int(fields, "Rows"),
+        columns=_int(fields, "Columns"),
+        photometric=_text(fields, "PhotometricInterpretation").upper(),
         transfer_syntax=ts_uid,
         transfer_syntax_name=ts_name,
-        bits_stored=_int(ds, "BitsStored"),
-        sop_instance_uid=_text(ds, "SOPInstanceUID"),
+        bits_stored=_int(fields, "BitsStored"),
+        sop_instance_uid=_text(fields, "SOPInstanceUID"),
+        samples_per_pixel=_int(fields, "SamplesPerPixel") or 1,
+        frames=_int(fields, "NumberOfFrames") or 1,
     )
+
+
+def read_stored(path: str | os.PathLike) -> tuple[np.ndarray, pydicom.Dataset]:
+    """Decode a single-frame greyscale radiograph's stored values (2-D, before any LUT) and its dataset.
+
+    Raises DicomReadError on anything that cannot be decoded.
+    """
+    try:
+        ds = pydicom.dcmread(path)
+        pixels = ds.pixel_array
+    except Exception as exc:
+        raise DicomReadError("pixel data could not be decoded") from exc
+    if pixels.ndim != 2:
+        raise DicomReadError(f"not a single-frame greyscale image (shape {pixels.ndim}-D)")
+    return pixels, ds
 
 
 def read_pixels(path: str | os.PathLike, apply_voi: bool = False) -> np.ndarray:
@@ -163,24 +219,30 @@ def read_pixels(path: str | os.PathLike, apply_voi: bool = False) -> np.ndarray:
     integer when no rescale is present (so exact histogram percentiles apply); otherwise float64.
     Raises DicomReadError on anything that cannot be decoded.
     """
-    try:
-        ds = pydicom.dcmread(path)
-        pixels = ds.pixel_array
-    except Exception as exc:
-        raise DicomReadError("pixel data could not be decoded") from exc
-    if pixels.ndim != 2:
-        raise DicomReadError(f"not a single-frame greyscale image (shape {pixels.ndim}-D)")
-    pixels = apply_modality_lut(pixels, ds)
+    pixels, ds = read_stored(path)
+    return to_presentation(pixels, ds, apply_voi)
+
+
+def to_presentation(stored: np.ndarray, ds: pydicom.Dataset, apply_voi: bool = False,
+                    present: np.ndarray | None = None) -> np.ndarray:
+    """Stored values → values where bright means dense (Modality LUT, optional VOI LUT, MONOCHROME1 inverted).
+
+    Element by element, so `stored` may be the image or a table of stored values; for a table, `present`
+    (boolean, same shape) marks the values the image holds, whose range the MONOCHROME1 inversion uses.
+    """
+    pixels = apply_modality_lut(stored, ds)
     if apply_voi:
         pixels = apply_voi_lut(pixels, ds, prefer_lut=True)
     if _text(ds, "PhotometricInterpretation").upper() == "MONOCHROME1":
-        pixels = invert_monochrome1(pixels)
+        pixels = invert_monochrome1(pixels, None if present is None else pixels[present])
     return pixels
 
 
-def invert_monochrome1(pixels: np.ndarray) -> np.ndarray:
-    """Flip polarity within the image's own range (min ↔ max), keeping the dtype."""
-    low, high = pixels.min(), pixels.max()
+def invert_monochrome1(pixels: np.ndarray, range_of: np.ndarray | None = None) -> np.ndarray:
+    """Flip polarity within the image's own range (min ↔ max), keeping the dtype; the range is that of
+    `range_of` when given (the image's values, when `pixels` is a table of them)."""
+    range_of = pixels if range_of is None else range_of
+    low, high = range_of.min(), range_of.max()
     if np.issubdtype(pixels.dtype, np.integer):
         wide = pixels.astype(np.int64)
         return (int(high) + int(low) - wide).astype(pixels.dtype)

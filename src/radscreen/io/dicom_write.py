@@ -34,15 +34,17 @@ def write_radiograph(
     window: tuple[float, float] | None = None,
     sop_instance_uid: str | None = None,
 ) -> str:
-    """Write `pixels` (2-D unsigned integer array, stored as is) with the given header; return the SOP UID.
+    """Write `pixels` (2-D integer array, stored as is; signed arrays get PixelRepresentation 1) with the given
+    header; return the SOP UID.
 
     `photometric` only sets the tag: pass pixels already inverted for MONOCHROME1. `transfer_syntax`
     other than Explicit VR Little Endian compresses through pydicom's encoders (RLE, JPEG 2000).
     """
-    if pixels.ndim != 2 or not np.issubdtype(pixels.dtype, np.unsignedinteger):
-        raise ValueError("pixels must be a 2-D unsigned integer array")
-    bits_allocated = 8 if pixels.dtype == np.uint8 else 16
-    pixels = pixels.astype(np.uint8 if bits_allocated == 8 else np.uint16)
+    if pixels.ndim != 2 or not np.issubdtype(pixels.dtype, np.integer):
+        raise ValueError("pixels must be a 2-D integer array")
+    bits_allocated = 8 if pixels.dtype.itemsize == 1 else 16
+    signed = np.issubdtype(pixels.dtype, np.signedinteger)
+    pixels = pixels.astype(f"{'int' if signed else 'uint'}{bits_allocated}")
     bits_stored = bits_stored or bits_allocated
     sop_uid = sop_instance_uid or generate_uid()
 
@@ -74,7 +76,7 @@ def write_radiograph(
     ds.BitsAllocated = bits_allocated
     ds.BitsStored = bits_stored
     ds.HighBit = bits_stored - 1
-    ds.PixelRepresentation = 0
+    ds.PixelRepresentation = int(signed)
     if rescale is not None:
         ds.RescaleSlope, ds.RescaleIntercept = rescale
     if window is not None:

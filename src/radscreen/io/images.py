@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from radscreen.io.dicom import read_pixels
+from radscreen.io.dicom import read_pixels, read_stored, to_presentation
 from radscreen.io.errors import ImageReadError
 
 RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -27,3 +29,19 @@ def read_image(path: str | os.PathLike, apply_voi_lut: bool = False) -> np.ndarr
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
     return image
+
+
+def _as_stored(values: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    return values
+
+
+def read_stored_image(
+    path: str | os.PathLike, apply_voi_lut: bool = False,
+) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
+    """(stored values, the element-wise map to read_image's values): a DICOM's stored pixels with its
+    radscreen.io.dicom.to_presentation bound to its header; a raster's pixels with the identity."""
+    path = Path(path)
+    if path.suffix.lower() in RASTER_SUFFIXES:
+        return read_image(path), _as_stored
+    stored, ds = read_stored(path)
+    return stored, functools.partial(to_presentation, ds=ds, apply_voi=apply_voi_lut)

@@ -23,6 +23,8 @@ from radscreen.utils.parallel import map_with_progress
 
 REJECT_COLUMNS = ("path", "reason")
 DUPLICATE_REASON = "duplicate image (same SOPInstanceUID as another file)"
+COLOUR_REASON = "not greyscale (SamplesPerPixel > 1: RGB or YBR)"
+MULTIFRAME_REASON = "multi-frame image (NumberOfFrames > 1)"
 _SAFE_CODE = re.compile(r"^[A-Z0-9_]{1,16}$")
 
 
@@ -112,8 +114,20 @@ def header_demographics(patient_id: str, birth_date: str, study_date: str, patie
     return Demographics(age, sex, study)
 
 
+def pixel_format_reason(header: DicomHeader) -> str | None:
+    """Why the pixels cannot be a radiograph (colour samples, several frames), or None."""
+    if header.samples_per_pixel > 1:
+        return COLOUR_REASON
+    if header.frames > 1:
+        return MULTIFRAME_REASON
+    return None
+
+
 def header_reason(header: DicomHeader, options: ScanOptions) -> str | None:
-    """Why a radiograph's header is not taken (modality, body part, view; in that order), or None."""
+    """Why a radiograph's header is not taken (pixel format, modality, body part, view; in that order), or None."""
+    not_radiograph = pixel_format_reason(header)
+    if not_radiograph:
+        return not_radiograph
     if options.modalities and header.modality not in options.modalities:
         return f"wrong modality ({_safe_code(header.modality)})"
     wrong_part = body_part_reason(header.body_part, options.body_parts, options.allow_missing_body_part)
@@ -226,7 +240,7 @@ def scan_folder(
         rej_writer.writerow(REJECT_COLUMNS)
         results = map_with_progress(
             worker, iter_files(options.root), total=count_files(options.root), workers=workers,
-            description="reading DICOM headers", show_progress=show_progress,
+            description="reading DICOM headers", show_progress=show_progress, chunksize=None,
         )
         for path, row, reason in results:
             summary.files += 1

@@ -1,15 +1,27 @@
-"""The CXR preprocessing pipeline: decoded pixels → ROI → percentile clip → [0, 1] → resized float image."""
+"""The CXR preprocessing pipeline: decoded pixels → ROI → percentile clip → [0, 1] → resized float image.
+
+8- and 16-bit images take the same steps as one lookup table over their codes (the Modality LUT, the
+MONOCHROME1 inversion, the clip and the min-max folded together), applied once before the resize.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from radscreen.preprocess.geometry import RoiBox, crop_roi, resize
-from radscreen.preprocess.intensity import clip_percentiles, minmax
+from radscreen.preprocess.intensity import (
+    clip_minmax_table,
+    clip_percentiles,
+    code_histogram,
+    has_codes,
+    lookup,
+    minmax,
+)
 
 PIPELINE_VERSION = 1  # bump when the code of this pipeline changes what it stores
 
@@ -43,12 +55,33 @@ class CXRPreprocess:
 
     def from_file(self, path: str) -> np.ndarray:
         """Read a radiograph (DICOM or raster) and apply the pipeline."""
-        from radscreen.io.images import read_image
+        from radscreen.io.images import read_stored_image
 
-        return self(read_image(path, apply_voi_lut=self.apply_voi_lut))
+        return self.from_stored(*read_stored_image(path, apply_voi_lut=self.apply_voi_lut))
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         """Apply the pipeline to decoded pixels (2-D, bright = dense); float32 in [0, 1], square."""
         image = crop_roi(pixels, self.roi) if self.roi is not None else pixels
         image = minmax(clip_percentiles(image, self.lower_percentile, self.upper_percentile))
         return resize(image, self.image_size, self.interpolation)
+
+    def from_stored(self, stored: np.ndarray, to_presentation: Callable[..., np.ndarray]) -> np.ndarray:
+        """self(to_presentation(stored)), where to_presentation maps stored values to bright-is-dense values
+        element by element (called with a table of values and `present=`, the mask of those the image holds).
+
+        For 8- and 16-bit images the whole chain is computed once per code and looked up per pixel: the same
+        numbers as the per-pixel chain, without its full-size intermediate images.
+        """
+        if not has_codes(stored):
+            return self(to_presentation(stored))
+        values, counts = code_histogram(stored)
+        image = crop_roi(stored, self.roi) if self.roi is not None else stored
+        image_counts = code_histogram(image)[1] if self.roi is not None else counts
+        held = np.flatnonzero(counts)
+        span = slice(held[0], held[-1] + 1)  # the stored range: its inversion and rescale stay monotone
+        presented = to_presentation(values[span], present=counts[span] > 0)
+        table = np.zeros(len(values), dtype=np.float32)
+        table[span] = clip_minmax_table(presented, image_counts[span], self.lower_percentile, self.upper_percentile)
+        used = table[image_counts > 0]
+        return resize(lookup(table, image), self.image_size, self.interpolation,
+                      value_range=(float(used.min()), float(used.max())))

@@ -34,15 +34,18 @@ def crop_roi(image: np.ndarray, box: RoiBox) -> np.ndarray:
     return image[top:bottom, left:right]
 
 
-def resize(image: np.ndarray, size: int | tuple[int, int], interpolation: str = "cubic") -> np.ndarray:
-    """Resize a 2-D float image to (size, size) or (height, width); bicubic overshoot is clipped to the input range."""
+def resize(image: np.ndarray, size: int | tuple[int, int], interpolation: str = "cubic",
+           value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Resize a 2-D float image to (size, size) or (height, width); bicubic overshoot is clipped to the input
+    range (`value_range`, when the caller knows the image's (min, max), saves reading the image for it)."""
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got '{interpolation}'")
     height, width = (size, size) if isinstance(size, int) else size
     if height <= 0 or width <= 0:
         raise ValueError(f"size must be positive, got {size}")
-    image = image.astype(np.float32)
     if image.shape == (height, width):
-        return image
+        return image.astype(np.float32)
+    image = image.astype(np.float32, copy=False)
     out = cv2.resize(image, (width, height), interpolation=INTERPOLATIONS[interpolation])
-    return np.clip(out, image.min(), image.max())
+    low, high = value_range if value_range is not None else (image.min(), image.max())
+    return np.clip(out, low, high)

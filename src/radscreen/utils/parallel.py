@@ -21,6 +21,12 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def auto_chunksize(total: int | None, workers: int, largest: int = 256) -> int:
+    """Items per pool task: as many as `largest` (the pool's per-task cost, paid in the parent, shrinks with
+    it) while every worker still gets about eight tasks, so that none waits long at the end."""
+    return max(1, min(largest, (total or 0) // (8 * workers)))
+
+
 def progress_bar(disable: bool = False) -> Progress:
     """The progress bar used by every long-running command."""
     return Progress(
@@ -36,15 +42,16 @@ def map_with_progress(
     total: int | None,
     workers: int | None = None,
     description: str = "working",
-    chunksize: int = 32,
+    chunksize: int | None = 32,
     show_progress: bool = True,
 ) -> Iterator[R]:
     """Yield fn(item) for every item, unordered, from `workers` processes (1: in this process).
 
     Items are streamed to the pool (imap_unordered), so memory stays flat however many there are.
-    fn must be a picklable top-level function.
+    fn must be a picklable top-level function. chunksize None: auto_chunksize (for many cheap items).
     """
     workers = workers or default_workers()
+    chunksize = chunksize or auto_chunksize(total, workers)
     with progress_bar(disable=not show_progress) as progress:
         task = progress.add_task(description, total=total)
         if workers == 1:
