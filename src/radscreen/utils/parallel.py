@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
@@ -19,6 +20,12 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
         return max(1, os.cpu_count() or 1)
+
+
+def _default_signals() -> None:
+    """Pool workers die on SIGTERM, whatever handler the parent had: a job runner's (submitit bypasses SIGTERM
+    in the jobs it starts, on SLURM and locally) would otherwise make the pool's terminate() wait forever."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def progress_bar(disable: bool = False) -> Progress:
@@ -52,7 +59,7 @@ def map_with_progress(
                 yield fn(item)
                 progress.advance(task)
             return
-        with mp.get_context("fork").Pool(workers) as pool:
+        with mp.get_context("fork").Pool(workers, initializer=_default_signals) as pool:
             for result in pool.imap_unordered(fn, items, chunksize=chunksize):
                 yield result
                 progress.advance(task)
