@@ -6,4 +6,8 @@ import os
 # and a research run should not phone home. Set NO_ALBUMENTATIONS_UPDATE=0 to allow it.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
+from radscreen.utils.resolvers import register_resolvers  # noqa: E402
+
+register_resolvers()
+
 __version__ = "0.1.0"

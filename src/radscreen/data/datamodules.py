@@ -21,6 +21,7 @@ from radscreen.data import cache
 from radscreen.data.datasets import CachedImageDataset
 from radscreen.data.inputs import check_image_root, check_some_images_exist, check_task_columns
 from radscreen.data.randomness import EpochSeededSampler
+from radscreen.errors import UserError
 from radscreen.manifests.schema import SOURCE_SUFFIX, beside, read_manifest, recorded_image_root
 from radscreen.manifests.splits import EXTERNAL, SelectionLog, SplitConfig, make_splits
 from radscreen.preprocess.pipelines import Preprocess, build_preprocess
@@ -29,6 +30,7 @@ from radscreen.utils.tables import write_csv
 
 log = logging.getLogger(__name__)
 SELECTION_FILE = "selection.csv"
+CACHE_SCOPES = ("node", "shared")  # data.cache_scope: who builds the cache in a multi-node run
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -39,6 +41,9 @@ class ImageDataModule(pl.LightningDataModule):
     Test loaders: the internal test split, then the external set when there is one
     (rows with split == 'external' in the manifest, or `external_manifest`).
     `seed` fixes the training order of each epoch and each sample's augmentation (radscreen.data.randomness).
+    `cache_scope` says who builds the cache in a multi-node run: 'node' (the first process of every node, for a
+    cache_root on node-local disks) or 'shared' (the first process of the first node only, for a cache_root on a
+    file system every node sees); the other processes wait for it (Lightning's prepare_data_per_node).
     """
 
     def __init__(
@@ -62,8 +67,13 @@ class ImageDataModule(pl.LightningDataModule):
         cache_workers: int | None = None,
         show_progress: bool = True,
         seed: int = 0,
+        cache_scope: str = "node",
     ) -> None:
         super().__init__()
+        if cache_scope not in CACHE_SCOPES:
+            raise UserError(f"data.cache_scope must be one of {', '.join(CACHE_SCOPES)}, got '{cache_scope}'")
+        self.cache_scope = cache_scope
+        self.prepare_data_per_node = cache_scope == "node"
         self.manifest_path = str(manifest)
         self.tasks = as_tasks(tasks)
         self.cache_root = str(cache_root)
@@ -119,7 +129,8 @@ class ImageDataModule(pl.LightningDataModule):
         self._load()
 
     def prepare_data(self) -> None:
-        """Build the cache for every image that any split may use (Lightning calls this on rank zero)."""
+        """Build the cache for every image that any split may use. Lightning calls this on the first process of
+        every node (cache_scope 'node') or of the first node only ('shared'); the other processes wait."""
         if self._prepared:
             return
         frame = self._load()
@@ -140,6 +151,7 @@ class ImageDataModule(pl.LightningDataModule):
         frame = self._load()
         directory = cache.cache_directory(self.cache_root, self.preprocess)
         present = cache.available(directory, frame["image_id"].astype(str))
+        self._check_cache_seen(directory, present)
         if not present.all():
             dropped = frame.loc[~present]
             self.cache_failures = dropped[["image_id", "path"]].assign(reason="not in cache")
@@ -160,6 +172,15 @@ class ImageDataModule(pl.LightningDataModule):
                 self.datasets[name] = CachedImageDataset(rows, directory, self.tasks, transform, self.in_chans,
                                                          seed=self.seed)
         log.info("dataset sizes: %s", {k: len(v) for k, v in self.datasets.items()})
+
+    def _check_cache_seen(self, directory: Path, present: pd.Series) -> None:
+        """A node other than the first that finds none of the images a shared cache should hold is looking at a
+        folder the first node did not write to (node-local disks): stop instead of training on nothing."""
+        node_rank = int(getattr(self.trainer, "node_rank", 0) or 0)
+        if self.cache_scope == "shared" and node_rank > 0 and len(present) and not present.any():
+            raise UserError(f"node {node_rank} finds none of the cached images in {directory}: with "
+                            "data.cache_scope=shared only the first node builds the cache, so data.cache_root must "
+                            "be a folder every node sees; set data.cache_scope=node for node-local disks")
 
     # ----------------------------------------------------------------- loaders
     def _loader(self, name: str, shuffle: bool, dataset: CachedImageDataset | None = None) -> DataLoader:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
@@ -25,6 +26,12 @@ def auto_chunksize(total: int | None, workers: int, largest: int = 256) -> int:
     """Items per pool task: as many as `largest` (the pool's per-task cost, paid in the parent, shrinks with
     it) while every worker still gets about eight tasks, so that none waits long at the end."""
     return max(1, min(largest, (total or 0) // (8 * workers)))
+
+
+def _default_signals() -> None:
+    """Pool workers die on SIGTERM, whatever handler the parent had: a job runner's (submitit bypasses SIGTERM
+    in the jobs it starts, on SLURM and locally) would otherwise make the pool's terminate() wait forever."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def progress_bar(disable: bool = False) -> Progress:
@@ -59,7 +66,7 @@ def map_with_progress(
                 yield fn(item)
                 progress.advance(task)
             return
-        with mp.get_context("fork").Pool(workers) as pool:
+        with mp.get_context("fork").Pool(workers, initializer=_default_signals) as pool:
             for result in pool.imap_unordered(fn, items, chunksize=chunksize):
                 yield result
                 progress.advance(task)
