@@ -35,8 +35,9 @@ def embed_command(cfg: DictConfig) -> Path:
         if cfg.get("ckpt_path"):
             raise UserError("give either ckpt_path= (a radscreen checkpoint) or model=library:NAME, not both")
         encoder = load_encoder(cfg.encoder, cfg.get("weights_file"), cfg.get("pretrained", True))
-        preprocess = CXRPreprocess(**OmegaConf.to_container(cfg.data.preprocess, resolve=True),
-                                   image_size=encoder.image_size)
+        pipeline = OmegaConf.to_container(cfg.data.preprocess, resolve=True)
+        pipeline = {k: v for k, v in pipeline.items() if k not in ("_target_", "image_size")}  # the model's size
+        preprocess = CXRPreprocess(**pipeline, image_size=encoder.image_size)
         manifest_path = str(cfg.data.manifest)
         image_root = str(cfg.data.image_root) if cfg.data.image_root else default_image_root(manifest_path)
         settings = {k: cfg.data.get(k) for k in ("cache_root", "cache_workers", "show_progress", "num_workers")}
