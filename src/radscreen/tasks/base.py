@@ -96,13 +96,13 @@ class Task(ABC):
         """Boolean Series: the manifest row holds a label for the task."""
         return frame[self.column].notna() if self.column in frame else pd.Series(False, index=frame.index)
 
-    @abstractmethod
     def missing_targets(self, n: int) -> np.ndarray:
-        """Targets of n rows that have no label (e.g. an external set without the column)."""
+        """Targets of n rows that have no label (e.g. an external set without the column): NaN, float32."""
+        return np.full(n, np.nan, dtype=np.float32)
 
-    @abstractmethod
     def present(self, target: torch.Tensor) -> torch.Tensor:
-        """Boolean mask of the rows of a target batch that have a label."""
+        """Boolean mask of the targets of a batch that hold a label (not NaN)."""
+        return ~torch.isnan(target)
 
     # ------------------------------------------------------------------ model
     @abstractmethod

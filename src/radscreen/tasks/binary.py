@@ -66,12 +66,6 @@ class BinaryTask(Task):
         out[is_pos.to_numpy(dtype=bool)] = 1.0
         return out
 
-    def missing_targets(self, n: int) -> np.ndarray:
-        return np.full(n, np.nan, dtype=np.float32)
-
-    def present(self, target: torch.Tensor) -> torch.Tensor:
-        return ~torch.isnan(target)
-
     # ------------------------------------------------------------------ model
     def compute_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
         present = self.present(target)

@@ -91,9 +91,6 @@ class MultilabelTask(Task):
     def missing_targets(self, n: int) -> np.ndarray:
         return np.full((n, len(self.columns)), np.nan, dtype=np.float32)
 
-    def present(self, target: torch.Tensor) -> torch.Tensor:
-        return ~torch.isnan(target)
-
     # ------------------------------------------------------------------ model
     def compute_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
         """Mean BCE over the (image, label) pairs that have a label."""

@@ -54,12 +54,6 @@ class RegressionTask(Task):
     def encode(self, values: pd.Series) -> np.ndarray:
         return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
 
-    def missing_targets(self, n: int) -> np.ndarray:
-        return np.full(n, np.nan, dtype=np.float32)
-
-    def present(self, target: torch.Tensor) -> torch.Tensor:
-        return ~torch.isnan(target)
-
     # ------------------------------------------------------------------ model
     def compute_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
         present = self.present(target)
