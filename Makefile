@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_preprocess.py
 	$(BIN)/python benchmarks/bench_manifest_scan.py
 	$(BIN)/python benchmarks/bench_import.py
+	$(BIN)/python benchmarks/bench_training_overhead.py
 
 clean-cache:
 	rm -rf cache outputs multirun

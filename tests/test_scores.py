@@ -137,3 +137,16 @@ def test_r2_of_a_single_sample_is_nan_not_an_error():
     many = R2OrNaN()
     many.update(torch.tensor([1.0, 2.0, 3.5]), torch.tensor([1.0, 2.5, 3.0]))
     assert float(many.compute()) == pytest.approx(r2_score([1.0, 2.5, 3.0], [1.0, 2.0, 3.5]), rel=1e-6)
+
+
+def test_weighted_mean_keeps_the_weights_and_a_nan():
+    import torch
+
+    from radscreen.metrics.running import WeightedMean
+
+    mean = WeightedMean()
+    mean.update(torch.tensor([1.0, 4.0]), torch.tensor([3.0, 1.0]))
+    mean.update(torch.tensor([2.0]), torch.tensor([4.0]))
+    assert float(mean.compute()) == pytest.approx((3 + 4 + 8) / 8)
+    mean.update(torch.tensor([float("nan")]), torch.tensor([2.0]))
+    assert torch.isnan(mean.compute())  # a diverged loss shows, as Lightning's mean of the step values showed it

@@ -9,13 +9,14 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from radscreen.jobs import train
 from radscreen.models.backbones import block_groups
 from radscreen.models.module import RadscreenModule, load_module
 
-from hydra_helpers import ROOT, compose_train, run_script, tiny_overrides
+from hydra_helpers import ROOT, TEST_SEED, compose_train, run_script, tiny_overrides
 
 AGE = {"age": {"name": "age", "column": "age_years", "_target_": "radscreen.tasks.RegressionTask", "loss": "mse"}}
 OSTEO = {"osteo": {"_target_": "radscreen.tasks.BinaryTask",
@@ -54,6 +55,110 @@ def test_loss_decreases(cohort, cache_root, tmp_path):
     history = pd.read_csv(tmp_path / "csv" / "metrics.csv")
     losses = history.dropna(subset=["train/loss_epoch"])["train/loss_epoch"].to_numpy()
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+class _InMemoryData(pl.LightningDataModule):
+    """Loaders of batches in the data module's layout (age and osteoporosis targets), with uneven last batches and
+    one validation batch without any osteoporosis label; two test splits, as `test_splits` names them."""
+
+    test_splits = ["test", "external"]
+
+    def __init__(self) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(TEST_SEED)
+        osteo = {"train": [0, 1, 1, 0, 1, 0], "val": [0, 1, 0, 1] + [np.nan] * 4 + [1, 0],
+                 "test": [1, 0, 0, 1, 1], "external": [0, 1, 1, 0, 0, 1, 0]}
+        self.samples = {split: [{"image": torch.randn(1, 32, 32, generator=generator),
+                                 "targets": {"age": torch.tensor(float(20 + 70 * torch.rand(1, generator=generator))),
+                                             "osteo": torch.tensor(float(label))},
+                                 "age": torch.tensor(50.0), "sex": torch.tensor(1.0), "image_id": f"{split}{i}"}
+                                for i, label in enumerate(labels)]
+                        for split, labels in osteo.items()}
+
+    def loader(self, split: str) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(self.samples[split], batch_size=4)
+
+    def train_dataloader(self):
+        return self.loader("train")
+
+    def val_dataloader(self):
+        return self.loader("val")
+
+    def test_dataloader(self):
+        return [self.loader(split) for split in self.test_splits]
+
+
+def _epoch_values_by_hand(module: RadscreenModule, loader, stage: str) -> dict[str, float]:
+    """What a stage's epoch logs, from the module's outputs on the loader: each task's and the total loss averaged
+    over batches weighted by batch size (batches without a label left out of the task's mean), and scikit-learn's
+    scores of the labelled predictions."""
+    losses: dict[str, list[tuple[float, int]]] = {name: [] for name in (*module.tasks, "total")}
+    rows: dict[str, list[tuple[float, float]]] = {name: [] for name in module.tasks}
+    with torch.no_grad():
+        for batch in loader:
+            outputs = module(batch["image"])
+            decoded = module.decode(outputs)
+            size, total = len(batch["image"]), 0.0
+            for name, task in module.tasks.items():
+                target, stats = batch["targets"][name], getattr(module, f"target_stats_{name}")
+                loss = task.compute_loss(outputs[name], task.head_target(target, stats))
+                if loss is not None:
+                    losses[name].append((float(loss), size))
+                    total += task.weight * float(loss)
+                    present = ~torch.isnan(target)
+                    rows[name] += zip(target[present].tolist(), decoded[name]["pred"][present].tolist())
+            losses["total"].append((total, size))
+    mean = {name: sum(v * n for v, n in values) / sum(n for _, n in values) for name, values in losses.items()}
+    expected = {f"{stage}/{name}_loss": mean[name] for name in module.tasks} | {f"{stage}/loss": mean["total"]}
+    from radscreen.metrics.scores import binary_scores, regression_scores
+
+    age, osteo = np.array(rows["age"]), np.array(rows["osteo"])
+    scores = {"age": regression_scores(age[:, 0], age[:, 1]), "osteo": binary_scores(osteo[:, 0], osteo[:, 1], 0.5)}
+    keys = {"age": ("mae", "rmse", "r2", "pearson", "within4", "within9"),
+            "osteo": ("auroc", "accuracy", "sensitivity", "specificity", "ppv", "f1")}
+    for name, task_keys in keys.items():
+        expected |= {f"{stage}/{name}_{k}": scores[name][k] for k in task_keys if np.isfinite(scores[name][k])}
+    return expected
+
+
+def _assert_logged(logged: dict, expected: dict[str, float]) -> None:
+    for key, value in expected.items():
+        assert float(logged[key]) == pytest.approx(value, rel=1e-5, abs=1e-5), key
+
+
+def test_logged_epoch_metrics_equal_the_values_computed_from_the_predictions(tmp_path):
+    """train/*, val/* and both test splits' epoch values (callback metrics, CSV log, trainer.test's results) are the
+    batch-size-weighted mean losses and scikit-learn's scores of the predictions; the checkpoint and early-stopping
+    monitors read them. With lr=0 the weights stay those the training steps saw."""
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+    from pytorch_lightning.loggers import CSVLogger
+
+    pl.seed_everything(TEST_SEED, verbose=False)
+    module = RadscreenModule(tasks={**AGE, **OSTEO}, backbone=TINY,
+                             optimizer={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.0})
+    module.target_stats_age.copy_(torch.tensor([55.0, 20.0]))
+    data = _InMemoryData()
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "checkpoints", monitor="val/age_loss", save_top_k=1)
+    stopping = EarlyStopping(monitor="val/osteo_auroc", mode="max", patience=5, strict=True)
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, logger=CSVLogger(tmp_path, name="csv", version=""),
+                         callbacks=[checkpoint, stopping], enable_progress_bar=False, enable_model_summary=False,
+                         num_sanity_val_steps=2)
+    trainer.fit(module, datamodule=data)
+    logged = dict(trainer.callback_metrics)
+    val = _epoch_values_by_hand(module.eval(), data.val_dataloader(), "val")
+    train = _epoch_values_by_hand(module.train(), data.train_dataloader(), "train")
+    train["train/loss_epoch"] = train.pop("train/loss")
+    _assert_logged(logged, val | train)
+    assert float(checkpoint.best_model_score) == pytest.approx(val["val/age_loss"], rel=1e-6)
+    assert float(stopping.best_score) == pytest.approx(val["val/osteo_auroc"], rel=1e-6)
+    csv = pd.read_csv(tmp_path / "csv" / "metrics.csv")
+    _assert_logged({k: csv[k].dropna().item() for k in val | train}, val | train)
+    module.eval()
+    expected = {}
+    for split in data.test_splits:
+        expected |= _epoch_values_by_hand(module, data.loader(split), split)
+    results = trainer.test(module, datamodule=data, verbose=False)
+    _assert_logged({k: v for result in results for k, v in result.items()}, expected)
 
 
 def test_transfer_copies_backbone_exactly_and_freezes_last_blocks(tmp_path):

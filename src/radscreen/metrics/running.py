@@ -1,4 +1,4 @@
-"""torchmetrics metrics that torchmetrics lacks, updated batch by batch in training: ±tolerance share, R² or NaN."""
+"""torchmetrics metrics that torchmetrics lacks, updated in training: ±tolerance share, R² or NaN, a weighted mean."""
 
 from __future__ import annotations
 
@@ -34,3 +34,23 @@ class R2OrNaN(R2Score):
         if self.total < 2:
             return torch.tensor(float("nan"))
         return super().compute()
+
+
+class WeightedMean(Metric):
+    """Weighted mean of values, NaN when a value is NaN: torchmetrics' MeanMetric either drops NaN values
+    (nan_strategy warn / ignore) or, with nan_strategy="disable", also drops the weights (torchmetrics 1.9,
+    Lightning-AI/torchmetrics#3434)."""
+
+    full_state_update = False
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("weighted_sum", default=torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("weight", default=torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, values: torch.Tensor, weights: torch.Tensor) -> None:
+        self.weighted_sum += (values * weights).sum()
+        self.weight += weights.sum()
+
+    def compute(self) -> torch.Tensor:
+        return self.weighted_sum / self.weight

@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from radscreen.models.backbones import create_backbone, pooled_features
+from radscreen.models.epoch_metrics import EpochMetrics
 from radscreen.models.fusion import DemographicFusion
 from radscreen.models.heads import make_head
 from radscreen.models.transfer import freeze_all_but_last_blocks, frozen_norm_layers, load_backbone_weights
@@ -75,8 +76,9 @@ class RadscreenModule(pl.LightningModule):
         if trainable_blocks is not None:
             freeze_all_but_last_blocks(self.backbone, trainable_blocks)
         self.metrics = nn.ModuleDict({  # keyed "<stage>_metrics": ModuleDict refuses the key "train"
-            f"{stage}_metrics": nn.ModuleDict({name: task.metrics().clone(prefix=f"{stage}/{name}_")
-                                  for name, task in self.tasks.items()})
+            f"{stage}_metrics": nn.ModuleDict({
+                name: EpochMetrics(task.metrics().clone(prefix=f"{stage}/{name}_"), f"{stage}/{name}_loss")
+                for name, task in self.tasks.items()})
             for stage in ("train", "val", *test_splits)
         })
 
@@ -131,6 +133,8 @@ class RadscreenModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ steps
     def _shared_step(self, batch: Mapping, stage: str) -> torch.Tensor:
+        """The weighted loss; each task's loss and metric inputs are kept for the epoch end (`_log_epoch_metrics`),
+        so a step logs only the total (`<stage>/loss`, on the progress bar)."""
         outputs = self(batch["image"], batch.get("age"), batch.get("sex"))
         decoded = self.decode(outputs)
         total = sum(o.sum() * 0.0 for o in outputs.values())  # keeps the graph when no row has a label
@@ -141,15 +145,26 @@ class RadscreenModule(pl.LightningModule):
             if loss is None:
                 continue
             total = total + task.weight * loss
-            self.log(f"{stage}/{name}_loss", loss, on_step=False, on_epoch=True, batch_size=batch_size,
-                     add_dataloader_idx=False)
-            collection = self.metrics[f"{stage}_metrics"][name]
-            collection.update(*task.metric_inputs(decoded[name]["pred"].detach(), target))
-            self.log_dict(collection, on_step=False, on_epoch=True, batch_size=batch_size,
-                          add_dataloader_idx=False)
+            preds, metric_target = task.metric_inputs(decoded[name]["pred"].detach(), target)
+            self.metrics[f"{stage}_metrics"][name].add(preds, metric_target, loss, batch_size)
         self.log(f"{stage}/loss", total, on_step=stage == "train", on_epoch=True, prog_bar=True,
                  batch_size=batch_size, add_dataloader_idx=False)
         return total
+
+    def _stage_metrics(self, stages: list[str]) -> list[EpochMetrics]:
+        return [metrics for stage in stages for metrics in self.metrics[f"{stage}_metrics"].values()]
+
+    def _reset_epoch_metrics(self, stages: list[str]) -> None:
+        for metrics in self._stage_metrics(stages):
+            metrics.reset()
+
+    def _log_epoch_metrics(self, stages: list[str]) -> None:
+        """Each task's epoch metrics and mean loss of `stages` (`<stage>/<task>_<metric>`, `<stage>/<task>_loss`):
+        fed once here, computed and reset by Lightning, read by ModelCheckpoint / EarlyStopping after this hook."""
+        for metrics in self._stage_metrics(stages):
+            if metrics.update():
+                self.log_dict(metrics.collection, add_dataloader_idx=False)
+                self.log(metrics.loss_name, metrics.loss, add_dataloader_idx=False)
 
     def training_step(self, batch: Mapping, batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train")
@@ -159,6 +174,21 @@ class RadscreenModule(pl.LightningModule):
 
     def test_step(self, batch: Mapping, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._shared_step(batch, self.test_stage_names[dataloader_idx])
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch_metrics(["train"])
+
+    def on_validation_epoch_start(self) -> None:
+        self._reset_epoch_metrics(["val"])
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics(["val"])
+
+    def on_test_epoch_start(self) -> None:
+        self._reset_epoch_metrics(self.test_stage_names)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics(self.test_stage_names)
 
     def predict_step(self, batch: Mapping, batch_idx: int, dataloader_idx: int = 0) -> dict:
         decoded = self.decode(self(batch["image"], batch.get("age"), batch.get("sex")))
@@ -196,6 +226,7 @@ class RadscreenModule(pl.LightningModule):
         self._resumed_rng_states = checkpoint.get(RNG_STATES_KEY)
 
     def on_train_epoch_start(self) -> None:
+        self._reset_epoch_metrics(["train"])
         states = getattr(self, "_resumed_rng_states", None)
         if states is not None:
             restore_rng_states(states)
