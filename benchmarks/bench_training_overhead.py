@@ -34,7 +34,7 @@ import pstats
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,24 +44,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from training_steps import DeviceBatches, plain_loss
 
 from radscreen.models.module import RadscreenModule
 from radscreen.tasks import Task, as_tasks
 from radscreen.training.run import quiet_lightning
 from radscreen.utils.project_root import config_dir, find_project_root
-
-
-class Batches:
-    """The same in-memory batches on every pass (a sized iterable, as Lightning takes a loader)."""
-
-    def __init__(self, batches: list[dict]) -> None:
-        self.batches = batches
-
-    def __iter__(self) -> Iterator[dict]:
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
 
 
 def training_config(args: argparse.Namespace, output_dir: Path) -> DictConfig:
@@ -76,7 +64,7 @@ def training_config(args: argparse.Namespace, output_dir: Path) -> DictConfig:
         return compose(config_name="train", overrides=overrides)
 
 
-def synthetic_batches(tasks: dict[str, Task], n_batches: int, batch_size: int, size: int, seed: int) -> Batches:
+def synthetic_batches(tasks: dict[str, Task], n_batches: int, batch_size: int, size: int, seed: int) -> DeviceBatches:
     """Seeded images and a synthetic manifest's targets, encoded by each task, in the data module's batch layout."""
     rng = np.random.default_rng(seed)
     n = n_batches * batch_size
@@ -91,10 +79,10 @@ def synthetic_batches(tasks: dict[str, Task], n_batches: int, batch_size: int, s
         rows = slice(start, start + batch_size)
         batches.append({"image": images[rows], "targets": {k: v[rows] for k, v in targets.items()}, "age": age[rows],
                         "sex": sex[rows], "image_id": [str(i) for i in range(start, start + batch_size)]})
-    return Batches(batches)
+    return DeviceBatches(batches, len(batches))
 
 
-def initial_module(cfg: DictConfig, batches: Batches) -> RadscreenModule:
+def initial_module(cfg: DictConfig, batches: DeviceBatches) -> RadscreenModule:
     """The module conf/model builds, with the regression target statistics setup() would take from the data."""
     module: RadscreenModule = instantiate(cfg.model)
     for name, task in module.tasks.items():
@@ -135,30 +123,25 @@ class EpochClock(pl.Callback):
         self.clock.stop()
 
 
-def train_radscreen(cfg: DictConfig, module: RadscreenModule, batches: Batches, clock: Clock) -> None:
+def train_radscreen(cfg: DictConfig, module: RadscreenModule, batches: DeviceBatches, clock: Clock) -> None:
     """One epoch of the Lightning Trainer as conf/trainer builds it, timed by `clock`."""
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=[EpochClock(clock)], logger=instantiate(cfg.logger.csv))
     trainer.fit(module, train_dataloaders=batches)
 
 
-def train_plain(cfg: DictConfig, module: RadscreenModule, batches: Batches, clock: Clock) -> None:
+def train_plain(cfg: DictConfig, module: RadscreenModule, batches: DeviceBatches, clock: Clock) -> None:
     """One epoch of forward, the tasks' weighted losses, backward and the optimizer step, timed by `clock`."""
     optimizer = instantiate(dict(cfg.model.optimizer))(params=[p for p in module.parameters() if p.requires_grad])
-    stats = {name: getattr(module, f"target_stats_{name}") for name in module.tasks}
     module.train()
     clock.start()
     for batch in batches:
         optimizer.zero_grad()
-        outputs = module(batch["image"], batch.get("age"), batch.get("sex"))
-        total = sum(task.weight * task.compute_loss(outputs[name], task.head_target(batch["targets"][name],
-                                                                                    stats[name]))
-                    for name, task in module.tasks.items())
-        total.backward()
+        plain_loss(module, batch).backward()
         optimizer.step()
     clock.stop()
 
 
-TRAINERS: dict[str, Callable[[DictConfig, RadscreenModule, Batches, Clock], None]] = {
+TRAINERS: dict[str, Callable[[DictConfig, RadscreenModule, DeviceBatches, Clock], None]] = {
     "radscreen": train_radscreen, "plain": train_plain}
 
 
