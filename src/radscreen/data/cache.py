@@ -123,9 +123,11 @@ def build_cache(
     paths = dict(todo)
     worker = functools.partial(_build_one, directory=directory, preprocess=preprocess)
     failed = []
+    # one image per pool task: an image takes 10 ms to seconds (JPEG 2000, CT volumes), so a worker idle at the end
+    # while another finishes a chunk costs more than passing each task alone
     for image_id, reason in map_with_progress(worker, todo, total=len(todo), workers=workers,
                                               description=f"caching {preprocess.image_size} px images",
-                                              chunksize=4, show_progress=show_progress and bool(todo)):
+                                              chunksize=1, show_progress=show_progress and bool(todo)):
         if reason is not None:
             failed.append({"image_id": image_id, "path": os.path.relpath(paths[image_id], image_root),
                            "reason": reason})
