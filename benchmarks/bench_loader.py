@@ -14,11 +14,11 @@ the thesis augmentation (conf/augment/thesis.yaml: sharpen or blur, rotation, sh
 the cache files are read from the page cache.
 
 Workers a GPU needs = ceil(GPU training rate / images/s of one worker), with the rate of --gpu-images-per-s for
-DenseNet-169 at 512 px. Its default (250 images/s) is NOT a measurement: no GPU was available to this benchmark.
-It is an estimate: one training image of DenseNet-169 (1 channel, 512 px, forward + backward) is 102 GFLOP (counted
-with torch.utils.flop_counter.FlopCounterMode on timm's densenet169), so 250 images/s is 26 TFLOP/s sustained in
-mixed precision, an assumption for a current data-centre GPU. Pass the figure measured on the GPU at hand: that of
-benchmarks/bench_gpu.py (issue #17) where it exists, or images/s from one epoch of `trainer=gpu` at 512 px.
+DenseNet-169 at 512 px. Its default (250 images/s) is an estimate, not a measurement: one training image of
+DenseNet-169 (1 channel, 512 px, forward + backward) is 102 GFLOP (counted with torch.utils.flop_counter.FlopCounterMode
+on timm's densenet169), so 250 images/s is 26 TFLOP/s sustained in mixed precision, an assumption for a current
+data-centre GPU. Pass the figure measured on the GPU at hand: the `memory` rows of benchmarks/bench_gpu.py (the step
+without a loader), or images/s from one epoch of `trainer=gpu` at 512 px.
 """
 
 from __future__ import annotations
