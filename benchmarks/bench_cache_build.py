@@ -17,8 +17,8 @@ CPU time of the single-threaded 1-process build: load from other processes moves
 the caches are byte-identical. Each figure is the best of --repeats runs, the settings taking turns. Files are read
 once before timing, so every run reads them from the page cache (a warning says when they do not fit in the memory
 available). Defaults: about 16 GB of files and 11 minutes on 2 quiet cores, most of it the JPEG 2000 decodes (about
-0.6 s per file). On a machine shared with other sessions, the kernel's autogroup scheduling gives this session a
-share of the cores, whatever the number of processes: the speed-up then says nothing.
+0.6 s per file). On a machine shared with other users' jobs, the kernel's autogroup scheduling gives each login
+session a share of the cores, whatever the number of processes: the speed-up then says nothing.
 """
 
 from __future__ import annotations
