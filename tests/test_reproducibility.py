@@ -201,21 +201,21 @@ def _last_epoch(run_root: Path) -> int:
 def _kill_after_epoch(command: list[str], run_root: Path, epoch: int, timeout: float = 600) -> int:
     """Start train.py, SIGKILL it once a last.ckpt of `epoch` (0-based) exists; its return code. The deadline is
     generous (the run takes about 30 s alone) so that a loaded machine slows the test instead of failing it."""
-    errors = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall train.py
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, text=True,
-                               start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while process.poll() is None:
-        if _last_epoch(run_root) >= epoch:
-            os.killpg(process.pid, signal.SIGKILL)
-            break
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            pytest.fail(f"train.py wrote no last.ckpt of epoch {epoch} within {timeout:.0f} s")
-        time.sleep(0.05)
-    process.wait(timeout=60)
-    errors.seek(0)
-    assert process.returncode in (0, -signal.SIGKILL), errors.read()[-3000:]
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: a full pipe would stall train.py
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, text=True,
+                                   start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            if _last_epoch(run_root) >= epoch:
+                os.killpg(process.pid, signal.SIGKILL)
+                break
+            if time.monotonic() > deadline:
+                os.killpg(process.pid, signal.SIGKILL)
+                pytest.fail(f"train.py wrote no last.ckpt of epoch {epoch} within {timeout:.0f} s")
+            time.sleep(0.05)
+        process.wait(timeout=60)
+        errors.seek(0)
+        assert process.returncode in (0, -signal.SIGKILL), errors.read()[-3000:]
     return process.returncode
 
 
@@ -227,20 +227,25 @@ def _final_metrics(run_root: Path) -> dict:
 @pytest.mark.slow
 def test_sigkill_and_resume_ends_with_the_uninterrupted_runs_metrics(cohort, cache_root, tmp_path):
     log_dir = tmp_path / "logs"
-    full_errors = tempfile.TemporaryFile("w+")
-    full = subprocess.Popen(_train_command(cohort, cache_root, log_dir, "full", []), stdout=subprocess.DEVNULL,
-                            stderr=full_errors, text=True)
-    killed = _train_command(cohort, cache_root, log_dir, "killed", [])
-    resumed = _train_command(cohort, cache_root, log_dir, "killed", ["ckpt_path=last"])
-    assert _kill_after_epoch(killed, log_dir / "killed", epoch=1) == -signal.SIGKILL
-    time.sleep(1.1)  # run folders are named by the second
-    second_kill = _kill_after_epoch(resumed, log_dir / "killed", epoch=3)  # killed again, after resuming
-    time.sleep(1.1)
-    finished = subprocess.run(resumed, capture_output=True, text=True, timeout=600)
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    full.wait(timeout=600)
-    full_errors.seek(0)
-    assert full.returncode == 0, full_errors.read()[-3000:]
+    with tempfile.TemporaryFile("w+") as full_errors:
+        full = subprocess.Popen(_train_command(cohort, cache_root, log_dir, "full", []), stdout=subprocess.DEVNULL,
+                                stderr=full_errors, text=True)
+        try:
+            killed = _train_command(cohort, cache_root, log_dir, "killed", [])
+            resumed = _train_command(cohort, cache_root, log_dir, "killed", ["ckpt_path=last"])
+            assert _kill_after_epoch(killed, log_dir / "killed", epoch=1) == -signal.SIGKILL
+            time.sleep(1.1)  # run folders are named by the second
+            second_kill = _kill_after_epoch(resumed, log_dir / "killed", epoch=3)  # killed again, after resuming
+            time.sleep(1.1)
+            finished = subprocess.run(resumed, capture_output=True, text=True, timeout=600)
+            assert finished.returncode == 0, finished.stderr[-3000:]
+            full.wait(timeout=600)
+        finally:
+            if full.poll() is None:  # the test failed before the uninterrupted run ended
+                full.kill()
+                full.wait()
+        full_errors.seek(0)
+        assert full.returncode == 0, full_errors.read()[-3000:]
     uninterrupted, ended = _final_metrics(log_dir / "full"), _final_metrics(log_dir / "killed")
     assert second_kill == -signal.SIGKILL or second_kill == 0  # 0: early stopping ended it before epoch 3
     assert ended["metrics"] == uninterrupted["metrics"]  # exactly: test, val and train metrics
