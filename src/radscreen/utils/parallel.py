@@ -24,10 +24,10 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def auto_chunksize(total: int | None, workers: int, largest: int = 256) -> int:
+def auto_chunksize(total: int | None, workers: int, largest: int = 256, tasks_per_worker: int = 8) -> int:
     """Items per pool task: as many as `largest` (the pool's per-task cost, paid in the parent, shrinks with
-    it) while every worker still gets about eight tasks, so that none waits long at the end."""
-    return max(1, min(largest, (total or 0) // (8 * workers)))
+    it) while every worker still gets about `tasks_per_worker` tasks, so that none waits long at the end."""
+    return max(1, min(largest, (total or 0) // (tasks_per_worker * workers)))
 
 
 def _default_signals() -> None:
