@@ -8,7 +8,8 @@
 Each model is radscreen's own module composed from conf/ (experiment=age_densenet169, age_inceptionv3 with
 trainer=gpu), channels-last (model.channels_last). Per model, precision and input, two loops train the same module
 (built from the same seed) on the same batches:
-  radscreen  Lightning's Trainer(precision=...) running RadscreenModule.training_step (losses, torchmetrics, logging)
+  radscreen  Lightning's Trainer(precision=...) running RadscreenModule.training_step (losses, the metric inputs kept
+             for the epoch end, logging; the `memory` rows time steps within one epoch, without its end)
   plain      a bare PyTorch loop: torch.autocast, torch.amp.GradScaler for 16-mixed, the module's forward, the
              task's loss, the same optimiser
 Inputs: `loader` is radscreen's data module (cache, thesis augmentation, the loader workers trainer=gpu sets) over

@@ -14,9 +14,10 @@ class EpochMetrics(nn.Module):
 
     A step only keeps its detached metric inputs, loss and batch size (`add`); at the epoch end `update` feeds them
     to the collection and to a mean weighted by batch size, which is what Lightning's `on_epoch=True` logging
-    of the step losses computed. The module logs those metric objects, so Lightning computes them (synchronised
-    across processes) and resets them once per epoch, and the per-step cost is a list append. Metric states are not
-    persistent: nothing here enters the state dict.
+    of the step losses computed on one process (under DDP the mean now covers every rank's steps). The module logs
+    those metric objects, so Lightning computes them (synchronised across processes) and resets them once per
+    epoch, and the per-step cost is a list append. Metric states are not persistent: nothing here enters the state
+    dict.
     """
 
     def __init__(self, collection: MetricCollection, loss_name: str) -> None:
