@@ -103,9 +103,21 @@ def test_auto_chunksize_keeps_eight_tasks_per_worker():
     assert auto_chunksize(5, 2) == auto_chunksize(None, 4) == 1
 
 
-def test_cache_chunks_are_small_and_leave_every_worker_many_tasks():
-    """The cache build's chunks (data/cache.py): 2,000 images on 2 workers go 8 at a time, 100 JPEG 2000 files one
-    at a time, and a 64-core node gets 8 per task once it has 16,384 images."""
-    chunks = {n: auto_chunksize(n, workers, largest=8, tasks_per_worker=32)
-              for n, workers in ((2_000, 2), (100, 2), (16_384, 64), (16_383, 64))}
-    assert chunks == {2_000: 8, 100: 1, 16_384: 8, 16_383: 7}
+def test_cache_chunks_are_small_and_leave_every_worker_many_tasks(monkeypatch, tmp_path):
+    """The chunks build_cache hands its pool: 2,000 images on 2 workers go 8 at a time, 100 (JPEG 2000 files, say)
+    one at a time, and a 64-core node gets 8 per task once it has 16,384 images."""
+    from radscreen.data import cache
+    from radscreen.preprocess.cxr import CXRPreprocess
+
+    chunks = {}
+
+    def record(fn, items, *, total, workers, chunksize, **_):
+        chunks[(total, workers)] = chunksize
+        return iter(())
+
+    monkeypatch.setattr(cache, "map_with_progress", record)
+    for n, workers in ((2_000, 2), (100, 2), (16_384, 64), (16_383, 64)):
+        manifest = pd.DataFrame({"image_id": [f"i{k}" for k in range(n)], "path": [f"{k}.dcm" for k in range(n)]})
+        cache.build_cache(manifest, tmp_path, CXRPreprocess(image_size=32), tmp_path / "cache", workers=workers,
+                          show_progress=False)
+    assert chunks == {(2_000, 2): 8, (100, 2): 1, (16_384, 64): 8, (16_383, 64): 7}

@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 
 from radscreen.jobs import train
+from radscreen.metrics.scores import binary_scores, regression_scores
 from radscreen.models.backbones import block_groups
 from radscreen.models.module import RadscreenModule, load_module
 
@@ -110,8 +111,6 @@ def _epoch_values_by_hand(module: RadscreenModule, loader, stage: str) -> dict[s
             losses["total"].append((total, size))
     mean = {name: sum(v * n for v, n in values) / sum(n for _, n in values) for name, values in losses.items()}
     expected = {f"{stage}/{name}_loss": mean[name] for name in module.tasks} | {f"{stage}/loss": mean["total"]}
-    from radscreen.metrics.scores import binary_scores, regression_scores
-
     age, osteo = np.array(rows["age"]), np.array(rows["osteo"])
     scores = {"age": regression_scores(age[:, 0], age[:, 1]), "osteo": binary_scores(osteo[:, 0], osteo[:, 1], 0.5)}
     keys = {"age": ("mae", "rmse", "r2", "pearson", "within4", "within9"),
