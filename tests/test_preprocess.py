@@ -165,6 +165,33 @@ def test_lookup_table_path_equals_per_pixel_chain(tmp_path, dtype, low, high, bi
     assert np.array_equal(new, config(read_pixels(tmp_path / "x.dcm")))
 
 
+@pytest.mark.parametrize("dtype,bits,photometric,rescale,roi", [
+    (np.uint16, 12, "MONOCHROME1", None, None),
+    (np.uint16, 12, "MONOCHROME2", (-1.5, 4000.0), TOP_ROI),
+    (np.uint16, 10, "MONOCHROME1", (1.0, 0.0), None),
+    (np.int16, 12, "MONOCHROME2", None, None),
+    (np.int16, 13, "MONOCHROME1", (1.0, -1024.0), TOP_ROI),
+    (np.uint8, 6, "MONOCHROME1", None, None),
+])
+def test_bits_above_bits_stored_are_ignored_as_pydicom_ignores_them(tmp_path, dtype, bits, photometric, rescale,
+                                                                    roi):
+    # DICOM leaves the bits above BitsStored undefined, and some writers leave overlays or noise there: the cache
+    # reads the file's codes without pydicom's corrected copy and must drop those bits in its lookup table
+    rng = np.random.default_rng(bits)
+    width = 8 * np.dtype(dtype).itemsize
+    values = rng.integers(0, 1 << bits, (83, 71)).astype(np.int64)  # the stored values' bit patterns
+    junk = rng.integers(0, 1 << (width - bits), (83, 71)).astype(np.int64) << bits
+    codes = (values | junk).astype(np.dtype(dtype).newbyteorder("=").str.replace("i", "u")).view(dtype)
+    write_radiograph(tmp_path / "x.dcm", codes, patient_id="x", photometric=photometric, bits_stored=bits,
+                     rescale=rescale)
+    assert pydicom.dcmread(tmp_path / "x.dcm").pixel_array.tobytes() != codes.tobytes()  # pydicom drops the junk
+    config = CXRPreprocess(image_size=32, roi=roi)
+    new = config.from_file(tmp_path / "x.dcm")
+    reference = reference_cxr(tmp_path / "x.dcm", config)
+    assert np.abs(new - reference).max() <= 1e-6
+    assert np.array_equal(encode(new), encode(reference))
+
+
 def test_lookup_table_path_on_constant_and_two_valued_images(tmp_path):
     config = CXRPreprocess(image_size=16)
     out = {}

@@ -196,19 +196,33 @@ def read_header(path: str | os.PathLike) -> DicomHeader:
     )
 
 
-def read_stored(path: str | os.PathLike) -> tuple[np.ndarray, pydicom.Dataset]:
+def read_stored(path: str | os.PathLike, raw_bits: bool = False) -> tuple[np.ndarray, pydicom.Dataset]:
     """Decode a single-frame greyscale radiograph's stored values (2-D, before any LUT) and its dataset.
 
-    Raises DicomReadError on anything that cannot be decoded.
+    raw_bits: the pixel codes as the file holds them, bits above BitsStored included (pass them through
+    correct_unused_bits for the stored values); uncompressed pixel data then comes as a read-only view of the
+    file's bytes instead of a corrected copy. Raises DicomReadError on anything that cannot be decoded.
     """
     try:
         ds = pydicom.dcmread(path)
+        if raw_bits:
+            ds.pixel_array_options(view_only=True, correct_unused_bits=False)
         pixels = ds.pixel_array
     except Exception as exc:
         raise DicomReadError("pixel data could not be decoded") from exc
     if pixels.ndim != 2:
         raise DicomReadError(f"not a single-frame greyscale image (shape {pixels.ndim}-D)")
     return pixels, ds
+
+
+def correct_unused_bits(codes: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
+    """Pixel codes → stored values: the bits above BitsStored dropped (sign-extended for signed data), as pydicom's
+    pixel_array does by default (DICOM PS3.5 8.1.1: those bits are undefined); element by element."""
+    width, bits_stored = 8 * codes.dtype.itemsize, _int(ds, "BitsStored")
+    if codes.dtype.kind not in "iu" or not 0 < bits_stored < width or _int(ds, "BitsAllocated") != width:
+        return codes
+    shift = width - bits_stored
+    return np.right_shift(np.left_shift(codes, shift), shift)
 
 
 def read_pixels(path: str | os.PathLike, apply_voi: bool = False) -> np.ndarray:
@@ -224,13 +238,14 @@ def read_pixels(path: str | os.PathLike, apply_voi: bool = False) -> np.ndarray:
 
 
 def to_presentation(stored: np.ndarray, ds: pydicom.Dataset, apply_voi: bool = False,
-                    present: np.ndarray | None = None) -> np.ndarray:
+                    present: np.ndarray | None = None, raw_bits: bool = False) -> np.ndarray:
     """Stored values → values where bright means dense (Modality LUT, optional VOI LUT, MONOCHROME1 inverted).
 
     Element by element, so `stored` may be the image or a table of stored values; for a table, `present`
     (boolean, same shape) marks the values the image holds, whose range the MONOCHROME1 inversion uses.
+    raw_bits: `stored` holds pixel codes as read_stored(raw_bits=True) gives them (correct_unused_bits first).
     """
-    pixels = apply_modality_lut(stored, ds)
+    pixels = apply_modality_lut(correct_unused_bits(stored, ds) if raw_bits else stored, ds)
     if apply_voi:
         pixels = apply_voi_lut(pixels, ds, prefer_lut=True)
     if _text(ds, "PhotometricInterpretation").upper() == "MONOCHROME1":

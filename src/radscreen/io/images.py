@@ -38,10 +38,11 @@ def _as_stored(values: np.ndarray, present: np.ndarray | None = None) -> np.ndar
 def read_stored_image(
     path: str | os.PathLike, apply_voi_lut: bool = False,
 ) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
-    """(stored values, the element-wise map to read_image's values): a DICOM's stored pixels with its
-    radscreen.io.dicom.to_presentation bound to its header; a raster's pixels with the identity."""
+    """(stored codes, the element-wise map to read_image's values): a DICOM's pixel codes (a read-only view of
+    uncompressed pixel data, bits above BitsStored not yet dropped) with radscreen.io.dicom.to_presentation bound
+    to its header; a raster's pixels with the identity. The map takes a table of codes as well as the image."""
     path = Path(path)
     if path.suffix.lower() in RASTER_SUFFIXES:
         return read_image(path), _as_stored
-    stored, ds = read_stored(path)
-    return stored, functools.partial(to_presentation, ds=ds, apply_voi=apply_voi_lut)
+    codes, ds = read_stored(path, raw_bits=True)
+    return codes, functools.partial(to_presentation, ds=ds, apply_voi=apply_voi_lut, raw_bits=True)
