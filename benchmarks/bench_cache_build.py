@@ -1,49 +1,49 @@
 #!/usr/bin/env python
-"""Cache build: images/s with 1 worker process against N, on uncompressed and JPEG 2000 radiographs.
+"""Cache build: images/s with 1 process against N, on uncompressed and JPEG 2000 radiographs.
 
     python benchmarks/bench_cache_build.py [--n 2000] [--j2k-n 100] [--size 512] [--workers 2] [--repeats 2]
 
 Writes --n uncompressed DICOMs (a MONOCHROME1 CR of 1955x1841 and a 12-bit DX of 2048x2048 in turn,
 benchmarks/radiographs.py; --source-px S makes them SxS), builds their manifest with build_manifest and times the
 data module's prepare_data (the cache build train.py runs: conf/data/cxr.yaml, data.image_size=--size) into an
-empty cache with data.cache_workers=0 (in the calling process, where OpenCV keeps its own threads and glibc its own
-allocator settings: see radscreen.utils.allocator), 1 (one worker process) and --workers; then the same for --j2k-n
-JPEG 2000 lossless files.
+empty cache with data.cache_workers=1, with 1 and OpenCV on one thread (the 1-process build as it runs uses
+OpenCV's threads, up to a core per thread, in its histogram, lookup and resize; pool workers run OpenCV on one
+thread) and with data.cache_workers=--workers; then the same for --j2k-n JPEG 2000 lossless files.
 
-Printed per set: images/s, the speed-ups of N workers over 1 worker and over the in-process build, the cores each
-build kept busy (CPU time / wall time), CPU ms per image (1 and N workers: the parent + its workers), the decoder's
-share (CPU time of a single-process loop of pydicom.dcmread + pixel_array over the same files against the workers'
-CPU time in the 1-worker build: load from other processes moves it less than wall time) and whether the caches are
-byte-identical. Every build runs in a fresh interpreter, as train.py's does. Each figure is the best of --repeats
-runs, the settings taking turns. Files are read once before timing, so every run reads them from the page cache (a
-warning says when they do not fit in the memory available). Defaults: about 16 GB of files and 11 minutes on 2 quiet
-cores, most of it the JPEG 2000 decodes (about 0.6 s per file). On a machine shared with other users' jobs, the
-kernel's autogroup scheduling gives each login session a share of the cores, whatever the number of processes: the
-speed-up then says nothing.
+Printed per set: images/s, the speed-ups of N processes over the 1-process builds, the cores each build kept busy
+(CPU time / wall time), CPU ms per image (1 process on 1 thread; N processes: the parent and its workers), the
+decoder's share (CPU time of a single-process loop of pydicom.dcmread + pixel_array over the same files against the
+CPU time of the single-threaded 1-process build: load from other processes moves it less than wall time) and whether
+the caches are byte-identical. Each figure is the best of --repeats runs, the settings taking turns. Files are read
+once before timing, so every run reads them from the page cache (a warning says when they do not fit in the memory
+available). Defaults: about 16 GB of files and 11 minutes on 2 quiet cores, most of it the JPEG 2000 decodes (about
+0.6 s per file). On a machine shared with other users' jobs, the kernel's autogroup scheduling gives each login
+session a share of the cores, whatever the number of processes: the speed-up then says nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import filecmp
-import multiprocessing as mp
 import os
 import resource
 import shutil
 import tempfile
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import pydicom
 from cohorts import available_memory, data_module, exit_on_sigterm, make_manifest, read_all, write_folder
 from pydicom.pixels import get_encoder
 from pydicom.uid import UID, ExplicitVRLittleEndian, JPEG2000Lossless
 
 MIN_FILES = 20  # ten patients: enough for the data module's 70/10/20 patient split
-IN_PROCESS, ONE, MANY = "in this process", "1 worker", "N workers"
+ONE, ONE_THREAD, MANY = "1 process", "1 process, OpenCV 1 thread", "N processes"
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,11 @@ class Build:
 
 @dataclass(frozen=True)
 class Setting:
-    """How a build runs: its name and data.cache_workers."""
+    """How a build runs: data.cache_workers, and OpenCV's thread count in the calling process (None: its own)."""
 
     name: str
     workers: int
+    opencv_threads: int | None = None
 
 
 def cpu_seconds(who: int) -> float:
@@ -73,22 +74,29 @@ def cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _build_here(manifest: Path, image_root: Path, cache_root: Path, size: int, workers: int) -> Build:
-    module = data_module(manifest, image_root, cache_root, f"data.image_size={size}", f"data.cache_workers={workers}")
-    warnings.filterwarnings("ignore")
-    parent, children = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    module.prepare_data()
-    seconds = time.perf_counter() - start
-    return Build(seconds, cpu_seconds(resource.RUSAGE_SELF) - parent, cpu_seconds(resource.RUSAGE_CHILDREN) - children)
+@contextlib.contextmanager
+def opencv_threads(threads: int | None) -> Iterator[None]:
+    """OpenCV on `threads` threads in this process for a while (None: left as it is)."""
+    before = cv2.getNumThreads()
+    if threads is not None:
+        cv2.setNumThreads(threads)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 def time_build(manifest: Path, image_root: Path, cache_root: Path, size: int, setting: Setting) -> Build:
-    """prepare_data of the data module with data.cache_workers=setting.workers into an empty cache_root, in a fresh
-    interpreter as train.py runs it: glibc adapts its allocator to what a process allocated before, so a build in
-    this process, after writing the files, would not be the one a user gets."""
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as fresh:
-        return fresh.submit(_build_here, manifest, image_root, cache_root, size, setting.workers).result()
+    """prepare_data of the data module with data.cache_workers=setting.workers into an empty cache_root."""
+    module = data_module(manifest, image_root, cache_root, f"data.image_size={size}",
+                         f"data.cache_workers={setting.workers}")
+    with opencv_threads(setting.opencv_threads):
+        parent, children = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        module.prepare_data()
+        seconds = time.perf_counter() - start
+        return Build(seconds, cpu_seconds(resource.RUSAGE_SELF) - parent,
+                     cpu_seconds(resource.RUSAGE_CHILDREN) - children)
 
 
 def decode_cpu_seconds(image_root: Path) -> float:
@@ -114,7 +122,7 @@ class Comparison:
 
     n: int
     builds: dict[str, Build]
-    decoder_share: float  # decode CPU time / CPU time of the worker in the 1-worker build
+    decoder_share: float  # decode CPU time / CPU time of the single-threaded 1-process build
     identical: bool  # every setting's cache equals the first one's, byte for byte
 
 
@@ -133,18 +141,18 @@ def compare(image_root: Path, work: Path, size: int, settings: list[Setting], re
         if repeat == 0:
             cached = sum(1 for _ in caches[0].rglob("*.npy"))
             if cached != n:
-                raise SystemExit(f"the {settings[0].name} build cached {cached} of {n} images")
+                raise SystemExit(f"the 1-process build cached {cached} of {n} images")
             identical = all(same_files(caches[0], other) for other in caches[1:])
         for cache in caches:
             shutil.rmtree(cache)
     builds = {name: min(done, key=lambda b: b.seconds) for name, done in runs.items()}
-    share = min(decode) / min(b.worker_cpu for b in runs[ONE])
+    share = min(decode) / min(b.parent_cpu for b in runs[ONE_THREAD])
     return Comparison(n, builds, share, identical)
 
 
 def columns(workers: int) -> list[str]:
-    return ["count", IN_PROCESS, ONE, f"{workers} workers", "speed-up vs 1 / in process", "cores busy",
-            "CPU ms/image: 1 worker", f"{workers} workers", "decoder share", "same cache"]
+    return ["count", ONE, ONE_THREAD, f"{workers} processes", "speed-up vs 1 / 1 thread", "cores busy",
+            "CPU ms/image: 1 thread", f"{workers}: parent + workers", "decoder share", "same cache"]
 
 
 def print_header(workers: int) -> None:
@@ -153,11 +161,10 @@ def print_header(workers: int) -> None:
 
 def print_row(label: str, result: Comparison, workers: int) -> None:
     n, b = result.n, result.builds
-    inside, one, many = b[IN_PROCESS], b[ONE], b[MANY]
-    cells = [str(n), f"{n / inside.seconds:.1f} img/s", f"{n / one.seconds:.1f} img/s", f"{n / many.seconds:.1f} img/s",
-             f"{one.seconds / many.seconds:.2f}x / {inside.seconds / many.seconds:.2f}x",
-             f"{inside.cores:.2f} / {one.cores:.2f} / {many.cores:.2f}",
-             f"{1e3 * one.parent_cpu / n:.1f} + {1e3 * one.worker_cpu / n:.1f}",
+    one, thread, many = b[ONE], b[ONE_THREAD], b[MANY]
+    cells = [str(n), f"{n / one.seconds:.1f} img/s", f"{n / thread.seconds:.1f} img/s", f"{n / many.seconds:.1f} img/s",
+             f"{one.seconds / many.seconds:.2f}x / {thread.seconds / many.seconds:.2f}x",
+             f"{one.cores:.2f} / {thread.cores:.2f} / {many.cores:.2f}", f"{1e3 * thread.parent_cpu / n:.1f}",
              f"{1e3 * many.parent_cpu / n:.1f} + {1e3 * many.worker_cpu / n:.1f}",
              f"{100 * result.decoder_share:.0f} %", "yes" if result.identical else "NO"]
     widths = (max(len(name), 11) for name in columns(workers))
@@ -173,7 +180,7 @@ def run_set(label: str, n: int, args: argparse.Namespace, transfer_syntax: UID) 
         if written > available_memory():
             print(f"warning: {label}: {written / 2**30:.1f} GiB of files, {available_memory() / 2**30:.1f} GiB "
                   "of memory available: some reads will come from the disk, not the page cache")
-        settings = [Setting(IN_PROCESS, 0), Setting(ONE, 1), Setting(MANY, args.workers)]
+        settings = [Setting(ONE, 1), Setting(ONE_THREAD, 1, opencv_threads=1), Setting(MANY, args.workers)]
         print_row(label, compare(work / "images", work, args.size, settings, args.repeats), args.workers)
 
 
@@ -182,7 +189,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="uncompressed files")
     parser.add_argument("--j2k-n", type=int, default=100, help="JPEG 2000 lossless files (0: skip them)")
     parser.add_argument("--size", type=int, default=512, help="cached image size (data.image_size)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes compared with 1 (data.cache_workers)")
+    parser.add_argument("--workers", type=int, default=2, help="processes compared with 1 (data.cache_workers)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--source-px", type=int, default=None,
                         help="square files of this size instead of the real CR / DX sizes")

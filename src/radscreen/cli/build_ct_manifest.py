@@ -38,8 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--age-max", type=float)
     parser.add_argument("--body-part", nargs="*", help="accepted BodyPartExamined values, e.g. CHEST (default: any)")
     parser.add_argument("--require-body-part", action="store_true", help="reject series without BodyPartExamined")
-    parser.add_argument("--workers", type=int,
-                        help="worker processes (default: one per usable core; 0: in this process)")
+    parser.add_argument("--workers", type=int)
     parser.add_argument("--quiet", action="store_true")
     return parser.parse_args(argv)
 

@@ -47,8 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window-days", type=float, help="clinical date window, ± days")
     parser.add_argument("--require-clinical", action="store_true", default=None)
     parser.add_argument("--no-dedupe", action="store_true")
-    parser.add_argument("--workers", type=int,
-                        help="worker processes (default: one per usable core; 0: in this process)")
+    parser.add_argument("--workers", type=int)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
 

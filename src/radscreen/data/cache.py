@@ -113,8 +113,7 @@ def build_cache(
     workers: int | None = None,
     show_progress: bool = True,
 ) -> CacheReport:
-    """Preprocess every manifest image not yet in the cache, on `workers` worker processes (None: one per usable
-    core; 0: in this process), with progress.
+    """Preprocess every manifest image not yet in the cache, on a process pool, with progress.
 
     Images that fail are listed (with a reason) in the report and in failures.csv, never raised.
     """
@@ -127,8 +126,8 @@ def build_cache(
     # An image takes 10 ms to seconds (JPEG 2000, CT volumes): small chunks, so that no worker sits idle at the end
     # while another finishes a chunk of slow ones, yet up to 8 images per task, so that the parent's per-task cost
     # (about 0.5 ms) does not limit a node with many cores.
-    workers = default_workers() if workers is None else workers
-    chunksize = auto_chunksize(len(todo), max(workers, 1), largest=8, tasks_per_worker=32)
+    workers = workers or default_workers()
+    chunksize = auto_chunksize(len(todo), workers, largest=8, tasks_per_worker=32)
     for image_id, reason in map_with_progress(worker, todo, total=len(todo), workers=workers,
                                               description=f"caching {preprocess.image_size} px images",
                                               chunksize=chunksize, show_progress=show_progress and bool(todo)):

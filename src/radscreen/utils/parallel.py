@@ -12,8 +12,6 @@ from typing import TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from radscreen.utils.allocator import keep_freed_memory
-
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -32,12 +30,10 @@ def auto_chunksize(total: int | None, workers: int, largest: int = 256, tasks_pe
     return max(1, min(largest, (total or 0) // (tasks_per_worker * workers)))
 
 
-def _start_worker() -> None:
-    """Set up a pool worker: it dies on SIGTERM, whatever handler the parent had (a job runner's: submitit bypasses
-    SIGTERM in the jobs it starts, on SLURM and locally, which would make the pool's terminate() wait forever), and
-    it keeps the memory it frees for its next item (utils.allocator: no page faults for every image)."""
+def _default_signals() -> None:
+    """Pool workers die on SIGTERM, whatever handler the parent had: a job runner's (submitit bypasses SIGTERM
+    in the jobs it starts, on SLURM and locally) would otherwise make the pool's terminate() wait forever."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    keep_freed_memory()
 
 
 @contextlib.contextmanager
@@ -80,27 +76,21 @@ def map_with_progress(
     chunksize: int | None = 32,
     show_progress: bool = True,
 ) -> Iterator[R]:
-    """Yield fn(item) for every item, unordered, from `workers` worker processes (None: one per usable core; 0: in
-    this process, e.g. under a debugger).
+    """Yield fn(item) for every item, unordered, from `workers` processes (1: in this process).
 
     Items are streamed to the pool (imap_unordered), so memory stays flat however many there are.
     fn must be a picklable top-level function. chunksize None: auto_chunksize (for many cheap items).
-    Even one worker runs in a process of its own: it keeps the memory it frees (utils.allocator), which the
-    caller's process must not, and a 1-core build of 512 px images from 2048x2048 films runs about 25 % faster
-    for it.
     """
-    if workers is not None and workers < 0:
-        raise ValueError(f"workers must be 0 (in this process), a positive number or None, got {workers}")
-    workers = default_workers() if workers is None else workers
-    chunksize = chunksize or auto_chunksize(total, max(workers, 1))
+    workers = workers or default_workers()
+    chunksize = chunksize or auto_chunksize(total, workers)
     with progress_bar(disable=not show_progress) as progress:
         task = progress.add_task(description, total=total)
-        if workers == 0 or total == 0:  # no pool to start for nothing
+        if workers == 1:
             for item in items:
                 yield fn(item)
                 progress.advance(task)
             return
-        with _opencv_single_threaded(), mp.get_context("fork").Pool(workers, initializer=_start_worker) as pool:
+        with _opencv_single_threaded(), mp.get_context("fork").Pool(workers, initializer=_default_signals) as pool:
             for result in pool.imap_unordered(fn, items, chunksize=chunksize):
                 yield result
                 progress.advance(task)
