@@ -124,7 +124,8 @@ def reference_cxr(path, config: CXRPreprocess) -> np.ndarray:
     ds = pydicom.dcmread(path)
     pixels = apply_modality_lut(ds.pixel_array, ds)
     if ds.PhotometricInterpretation == "MONOCHROME1":
-        pixels = pixels.max() + pixels.min() - pixels.astype(np.float64 if pixels.dtype.kind == "f" else np.int64)
+        wide = pixels.astype(np.float64 if pixels.dtype.kind == "f" else np.int64)
+        pixels = wide.max() + wide.min() - wide
     if config.roi is not None:
         pixels = crop_roi(pixels, config.roi)
     lo, hi = np.percentile(pixels, (config.lower_percentile, config.upper_percentile))
@@ -190,6 +191,21 @@ def test_bits_above_bits_stored_are_ignored_as_pydicom_ignores_them(tmp_path, dt
     reference = reference_cxr(tmp_path / "x.dcm", config)
     assert np.abs(new - reference).max() <= 1e-6
     assert np.array_equal(encode(new), encode(reference))
+
+
+def test_jpeg2000_precision_above_bits_stored_is_read_as_pydicom_reads_it(tmp_path):
+    # pydicom corrects JPEG 2000 by the codestream's precision, not by BitsStored: a 16-bit codestream in a file
+    # that says 12 bits keeps its 16-bit values, and the cache must take them as they are, not trimmed to 12 bits
+    codes = np.random.default_rng(7).integers(0, 1 << 16, (60, 50)).astype(np.uint16)
+    write_radiograph(tmp_path / "x.dcm", codes, patient_id="x", bits_stored=16, transfer_syntax=JPEG2000Lossless,
+                     photometric="MONOCHROME1")
+    ds = pydicom.dcmread(tmp_path / "x.dcm")
+    ds.BitsStored, ds.HighBit = 12, 11
+    ds.save_as(tmp_path / "x.dcm")
+    assert pydicom.dcmread(tmp_path / "x.dcm").pixel_array.max() >= 1 << 12
+    config = CXRPreprocess(image_size=32)
+    assert np.array_equal(encode(config.from_file(tmp_path / "x.dcm")), encode(reference_cxr(tmp_path / "x.dcm",
+                                                                                             config)))
 
 
 def test_lookup_table_path_on_constant_and_two_valued_images(tmp_path):

@@ -199,13 +199,14 @@ def read_header(path: str | os.PathLike) -> DicomHeader:
 def read_stored(path: str | os.PathLike, raw_bits: bool = False) -> tuple[np.ndarray, pydicom.Dataset]:
     """Decode a single-frame greyscale radiograph's stored values (2-D, before any LUT) and its dataset.
 
-    raw_bits: the pixel codes as the file holds them, bits above BitsStored included (pass them through
-    correct_unused_bits for the stored values); uncompressed pixel data then comes as a read-only view of the
-    file's bytes instead of a corrected copy. Raises DicomReadError on anything that cannot be decoded.
+    raw_bits: uncompressed pixel data (reads_raw_codes) comes as a read-only view of the file's bytes, bits above
+    BitsStored included (pass them through correct_unused_bits for the stored values), instead of a corrected copy;
+    compressed data is decoded as pydicom does by default either way. Raises DicomReadError on anything that cannot
+    be decoded.
     """
     try:
         ds = pydicom.dcmread(path)
-        if raw_bits:
+        if raw_bits and reads_raw_codes(ds):
             ds.pixel_array_options(view_only=True, correct_unused_bits=False)
         pixels = ds.pixel_array
     except Exception as exc:
@@ -213,6 +214,14 @@ def read_stored(path: str | os.PathLike, raw_bits: bool = False) -> tuple[np.nda
     if pixels.ndim != 2:
         raise DicomReadError(f"not a single-frame greyscale image (shape {pixels.ndim}-D)")
     return pixels, ds
+
+
+def reads_raw_codes(ds: pydicom.Dataset) -> bool:
+    """Whether read_stored(raw_bits=True) gives this file's codes untrimmed: uncompressed pixel data only. Decoded
+    compressed data is a fresh array anyway, and pydicom corrects JPEG 2000 and signed JPEG-LS by the codestream's
+    own precision rather than by BitsStored, which correct_unused_bits would not reproduce."""
+    uid = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    return uid is None or not pydicom.uid.UID(uid).is_compressed
 
 
 def correct_unused_bits(codes: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from radscreen.io.dicom import read_pixels, read_stored, to_presentation
+from radscreen.io.dicom import read_pixels, read_stored, reads_raw_codes, to_presentation
 from radscreen.io.errors import ImageReadError
 
 RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -39,10 +39,11 @@ def read_stored_image(
     path: str | os.PathLike, apply_voi_lut: bool = False,
 ) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
     """(stored codes, the element-wise map to read_image's values): a DICOM's pixel codes (a read-only view of
-    uncompressed pixel data, bits above BitsStored not yet dropped) with radscreen.io.dicom.to_presentation bound
-    to its header; a raster's pixels with the identity. The map takes a table of codes as well as the image."""
+    uncompressed pixel data, bits above BitsStored not yet dropped; compressed data decoded as pydicom does) with
+    radscreen.io.dicom.to_presentation bound to its header; a raster's pixels with the identity. The map takes a
+    table of codes as well as the image."""
     path = Path(path)
     if path.suffix.lower() in RASTER_SUFFIXES:
         return read_image(path), _as_stored
     codes, ds = read_stored(path, raw_bits=True)
-    return codes, functools.partial(to_presentation, ds=ds, apply_voi=apply_voi_lut, raw_bits=True)
+    return codes, functools.partial(to_presentation, ds=ds, apply_voi=apply_voi_lut, raw_bits=reads_raw_codes(ds))
