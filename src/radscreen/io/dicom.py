@@ -144,10 +144,14 @@ def _decodable(uid: str) -> bool:
         return False
 
 
-def _check_transfer_syntax(ds: pydicom.Dataset) -> tuple[str, str]:
+def _transfer_syntax(ds: pydicom.Dataset) -> pydicom.uid.UID:
+    """The file's transfer syntax (Implicit VR Little Endian, DICOM's default, when its meta header has none)."""
     uid = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if uid is None:
-        uid = pydicom.uid.ImplicitVRLittleEndian
+    return pydicom.uid.ImplicitVRLittleEndian if uid is None else pydicom.uid.UID(uid)
+
+
+def _check_transfer_syntax(ds: pydicom.Dataset) -> tuple[str, str]:
+    uid = _transfer_syntax(ds)
     name = getattr(uid, "name", str(uid))
     if not _decodable(uid):
         raise DicomReadError(f"unreadable transfer syntax ({name})")
@@ -220,8 +224,7 @@ def reads_raw_codes(ds: pydicom.Dataset) -> bool:
     """Whether read_stored(raw_bits=True) gives this file's codes untrimmed: uncompressed pixel data only. Decoded
     compressed data is a fresh array anyway, and pydicom corrects JPEG 2000 and signed JPEG-LS by the codestream's
     own precision rather than by BitsStored, which correct_unused_bits would not reproduce."""
-    uid = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    return uid is None or not pydicom.uid.UID(uid).is_compressed
+    return not _transfer_syntax(ds).is_compressed
 
 
 def correct_unused_bits(codes: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
@@ -252,9 +255,10 @@ def to_presentation(stored: np.ndarray, ds: pydicom.Dataset, apply_voi: bool = F
 
     Element by element, so `stored` may be the image or a table of stored values; for a table, `present`
     (boolean, same shape) marks the values the image holds, whose range the MONOCHROME1 inversion uses.
-    raw_bits: `stored` holds pixel codes as read_stored(raw_bits=True) gives them (correct_unused_bits first).
+    raw_bits: `stored` holds pixel codes as read_stored(raw_bits=True) gives them (correct_unused_bits first, for
+    the files it reads untrimmed).
     """
-    pixels = apply_modality_lut(correct_unused_bits(stored, ds) if raw_bits else stored, ds)
+    pixels = apply_modality_lut(correct_unused_bits(stored, ds) if raw_bits and reads_raw_codes(ds) else stored, ds)
     if apply_voi:
         pixels = apply_voi_lut(pixels, ds, prefer_lut=True)
     if _text(ds, "PhotometricInterpretation").upper() == "MONOCHROME1":

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from radscreen.io.dicom import read_pixels, read_stored, reads_raw_codes, to_presentation
+from radscreen.io.dicom import read_pixels, read_stored, to_presentation
 from radscreen.io.errors import ImageReadError
 
 RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -46,4 +46,4 @@ def read_stored_image(
     if path.suffix.lower() in RASTER_SUFFIXES:
         return read_image(path), _as_stored
     codes, ds = read_stored(path, raw_bits=True)
-    return codes, functools.partial(to_presentation, ds=ds, apply_voi=apply_voi_lut, raw_bits=reads_raw_codes(ds))
+    return codes, functools.partial(to_presentation, ds=ds, apply_voi=apply_voi_lut, raw_bits=True)
